@@ -1,0 +1,210 @@
+/*
+ * ctl_bench.c - dynvolctl bench: drives one RPC at a fixed concurrency for
+ * a fixed time and reports calls/s and latency percentiles. Each worker
+ * thread has its own connection, as separate clients of a driver would.
+ */
+#include <getopt.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "csi.pb-c.h"
+#include "ctl.h"
+#include "strutil.h"
+
+typedef struct {
+	const char *name;
+	const char *path;
+	const ProtobufCMessageDescriptor *req_desc;
+} bench_method;
+
+static const bench_method methods[] = {
+	{ "probe", "/csi.v1.Identity/Probe", &csi__v1__probe_request__descriptor },
+	{ "info", "/csi.v1.Identity/GetPluginInfo", &csi__v1__get_plugin_info_request__descriptor },
+	{ "caps", "/csi.v1.Identity/GetPluginCapabilities",
+	  &csi__v1__get_plugin_capabilities_request__descriptor },
+};
+
+typedef struct {
+	const ctl_ctx *ctx;
+	const bench_method *m;
+	int64_t end_ns;
+	atomic_bool *stop;
+	uint32_t *lat_us; /* one per successful call */
+	size_t n, cap;
+	size_t errors;
+	dv_code first_error;
+} bench_worker;
+
+static void *bench_main(void *arg)
+{
+	bench_worker *w = arg;
+	rpc_client *client = NULL;
+	dv_status st = { 0 };
+	uint8_t req[1];
+	size_t req_len = 0; /* the benchmarked requests have no fields */
+	dv_buf resp;
+
+	if (rpc_client_new(&client, w->ctx->endpoint, &st) < 0) {
+		w->errors++;
+		w->first_error = st.code;
+		dv_status_clear(&st);
+		return NULL;
+	}
+	dv_buf_init(&resp, 0);
+	while (!atomic_load(w->stop)) {
+		int64_t t0 = dv_now_ns();
+		if (t0 >= w->end_ns)
+			break;
+		dv_buf_reset(&resp);
+		dv_code code = rpc_client_call_raw(client, w->m->path, req, req_len, &resp,
+						   w->ctx->timeout_ns, &st);
+		int64_t dt = dv_now_ns() - t0;
+		if (code != DV_OK) {
+			if (!w->errors)
+				w->first_error = code;
+			w->errors++;
+			dv_status_clear(&st);
+			continue;
+		}
+		if (w->n == w->cap) {
+			size_t ncap = w->cap ? w->cap * 2 : 4096;
+			uint32_t *p = realloc(w->lat_us, ncap * sizeof(*p));
+			if (!p)
+				break;
+			w->lat_us = p;
+			w->cap = ncap;
+		}
+		w->lat_us[w->n++] = (uint32_t)(dt / 1000 > UINT32_MAX ? UINT32_MAX : dt / 1000);
+	}
+	dv_buf_free(&resp);
+	rpc_client_free(client);
+	return NULL;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void bench_usage(FILE *f)
+{
+	fputs("Usage: dynvolctl bench [-c N] [-d DUR] probe|info|caps\n"
+	      "  -c, --concurrency N   parallel clients, one connection each (default 16)\n"
+	      "  -d, --duration DUR    how long to run (default 5s)\n",
+	      f);
+}
+
+int ctl_bench(ctl_ctx *ctx, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "concurrency", required_argument, NULL, 'c' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	long conc = 16;
+	int64_t dur = 5LL * 1000000000LL;
+	const bench_method *m = NULL;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:d:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			conc = strtol(optarg, NULL, 10);
+			if (conc < 1 || conc > 1024) {
+				fprintf(stderr, "dynvolctl bench: concurrency must be 1..1024\n");
+				return EXIT_USAGE;
+			}
+			break;
+		case 'd':
+			if (dv_parse_duration(optarg, &dur) < 0 || dur <= 0) {
+				fprintf(stderr, "dynvolctl bench: --duration must be like 5s\n");
+				return EXIT_USAGE;
+			}
+			break;
+		case 'h':
+			bench_usage(stdout);
+			return 0;
+		default:
+			bench_usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		bench_usage(stderr);
+		return EXIT_USAGE;
+	}
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+		if (strcmp(argv[optind], methods[i].name) == 0)
+			m = &methods[i];
+	if (!m) {
+		fprintf(stderr, "dynvolctl bench: unknown method '%s'\n", argv[optind]);
+		return EXIT_USAGE;
+	}
+
+	atomic_bool stop;
+	atomic_init(&stop, false);
+	bench_worker *ws = calloc((size_t)conc, sizeof(*ws));
+	pthread_t *tids = calloc((size_t)conc, sizeof(*tids));
+	if (!ws || !tids) {
+		free(ws);
+		free(tids);
+		return DV_RESOURCE_EXHAUSTED;
+	}
+	int64_t t0 = dv_now_ns();
+	long started = 0;
+	for (long i = 0; i < conc; i++) {
+		ws[i] = (bench_worker){ .ctx = ctx, .m = m, .end_ns = t0 + dur, .stop = &stop };
+		if (pthread_create(&tids[i], NULL, bench_main, &ws[i]) != 0)
+			break;
+		started++;
+	}
+	for (long i = 0; i < started; i++)
+		pthread_join(tids[i], NULL);
+	double secs = (double)(dv_now_ns() - t0) / 1e9;
+
+	size_t total = 0, errors = 0;
+	dv_code first_error = DV_OK;
+	for (long i = 0; i < started; i++) {
+		total += ws[i].n;
+		errors += ws[i].errors;
+		if (ws[i].errors && first_error == DV_OK)
+			first_error = ws[i].first_error;
+	}
+	uint32_t *all = malloc((total ? total : 1) * sizeof(*all));
+	size_t k = 0;
+	for (long i = 0; all && i < started; i++) {
+		memcpy(all + k, ws[i].lat_us, ws[i].n * sizeof(*all));
+		k += ws[i].n;
+	}
+	double p50 = 0, p99 = 0, pmax = 0;
+	if (all && total) {
+		qsort(all, total, sizeof(*all), cmp_u32);
+		p50 = all[total * 50 / 100];
+		p99 = all[total * 99 / 100];
+		pmax = all[total - 1];
+	}
+	if (ctx->json)
+		printf("{\"method\":\"%s\",\"concurrency\":%ld,\"calls\":%zu,\"errors\":%zu,"
+		       "\"seconds\":%.3f,\"calls_per_sec\":%.1f,\"p50_us\":%.0f,\"p99_us\":%.0f,"
+		       "\"max_us\":%.0f}\n",
+		       m->path, started, total, errors, secs, total / secs, p50, p99, pmax);
+	else
+		printf("%s concurrency=%ld calls=%zu errors=%zu %.0f calls/s p50=%.0fus "
+		       "p99=%.0fus max=%.0fus\n",
+		       m->path, started, total, errors, total / secs, p50, p99, pmax);
+	if (errors)
+		fprintf(stderr, "dynvolctl bench: %zu calls failed, first with %s\n", errors,
+			dv_code_name(first_error));
+	for (long i = 0; i < conc; i++)
+		free(ws[i].lat_us);
+	free(all);
+	free(ws);
+	free(tids);
+	return errors ? (int)first_error : 0;
+}

@@ -1,0 +1,366 @@
+/*
+ * driver.c - `dynvol driver`: the CSI plugin process.
+ *
+ * Reads flags and the config file, builds the gRPC server with the CSI
+ * services for its mode, and serves until SIGTERM/SIGINT, then drains.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "config.h"
+#include "csi/csi.h"
+#include "log.h"
+#include "pbjson.h"
+#include "rpc/server.h"
+#include "strutil.h"
+#include "version.h"
+
+#define DEFAULT_STATE_DIR "/var/lib/dynvol"
+#define DEFAULT_DRIVER_NAME "csi.dynvol.io"
+
+static rpc_server *volatile running_server;
+
+static void on_signal(int sig)
+{
+	if (running_server)
+		rpc_server_stop(running_server);
+}
+
+static void usage(FILE *f)
+{
+	fputs("Usage: dynvol driver [options]\n"
+	      "\n"
+	      "Runs the CSI driver on a unix socket (or TCP for tests).\n"
+	      "\n"
+	      "  --endpoint EP        unix:///path/csi.sock or tcp://127.0.0.1:PORT\n"
+	      "                       (default unix://<state-dir>/csi.sock)\n"
+	      "  --mode MODE          controller | node | all (default all)\n"
+	      "  --node-id ID         this node's ID (default: the host name)\n"
+	      "  --driver-name NAME   CSI driver name (default " DEFAULT_DRIVER_NAME ")\n"
+	      "  --state-dir DIR      metadata directory (default " DEFAULT_STATE_DIR ")\n"
+	      "  --config FILE        YAML config: pools, topology, limits (docs/config.md)\n"
+	      "  --log-level LEVEL    debug | info | warn | error (default info)\n"
+	      "  --log-format FMT     text | json (default text)\n"
+	      "  --max-msg-size N     largest request in bytes (default 4194304)\n"
+	      "  --workers N          handler threads (default 8)\n"
+	      "  --grace-period DUR   drain time on SIGTERM, e.g. 30s (default 30s)\n"
+	      "  -h, --help           show this help\n"
+	      "\n"
+	      "Without a config file the driver serves one 'dir' pool at\n"
+	      "<state-dir>/pools/default.\n",
+	      f);
+}
+
+/* DYNVOL_TEST_DELAY="Probe:500,GetPluginInfo:200": test-only fault
+ * injection, makes the named handlers wait (cancellably) that many ms. */
+static int apply_test_delays(rpc_server *srv)
+{
+	const char *env = getenv("DYNVOL_TEST_DELAY");
+	char *copy, *save = NULL;
+	int r = 0;
+
+	if (!env || !*env)
+		return 0;
+	copy = strdup(env);
+	if (!copy)
+		return -ENOMEM;
+	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *colon = strchr(tok, ':');
+		char *end;
+		long ms;
+		if (!colon) {
+			r = -EINVAL;
+			break;
+		}
+		*colon = 0;
+		ms = strtol(colon + 1, &end, 10);
+		if (*end || ms < 0 || rpc_server_set_delay(srv, tok, ms * 1000000LL) < 0) {
+			r = -EINVAL;
+			break;
+		}
+		log_warn("test fault injection: %s waits %ld ms", tok, ms);
+	}
+	free(copy);
+	return r;
+}
+
+static void log_call(const rpc_call_record *rec, void *payload)
+{
+	dv_log_field f[5];
+	size_t n = 0;
+	char *req_json = NULL;
+	dv_log_level level = DV_LOG_INFO;
+
+	if (rec->code == DV_INTERNAL || rec->code == DV_UNKNOWN || rec->code == DV_DATA_LOSS)
+		level = DV_LOG_WARN;
+	if (!dv_log_enabled(level) && !dv_log_enabled(DV_LOG_DEBUG))
+		return;
+	f[n++] = DV_LOG_STR("method", rec->method);
+	f[n++] = DV_LOG_STR("code", dv_code_name(rec->code));
+	f[n++] = DV_LOG_DBL("duration_ms", (double)rec->duration_ns / 1e6);
+	if (rec->message && *rec->message)
+		f[n++] = DV_LOG_STR("error", rec->message);
+	/* pbjson redacts every "secrets" field: requests are safe to show */
+	if (dv_log_enabled(DV_LOG_DEBUG) && rec->request) {
+		req_json = pbjson_dumps(rec->request, JSON_COMPACT);
+		if (req_json)
+			f[n++] = DV_LOG_JSON("request", req_json);
+	}
+	dv_log_fields(level, "rpc", f, n);
+	free(req_json);
+}
+
+static char *default_node_id(void)
+{
+	char host[HOST_NAME_MAX + 1];
+
+	if (gethostname(host, sizeof(host)) < 0)
+		return strdup("localhost");
+	host[HOST_NAME_MAX] = 0;
+	return strdup(host);
+}
+
+/* Without configured pools the driver serves a 'dir' pool under its state
+ * directory, so a fresh machine works with no flags at all. */
+static int add_default_pool(dv_config *cfg, const char *state_dir)
+{
+	dv_pool_config *pool = calloc(1, sizeof(*pool));
+	char *root = NULL;
+
+	if (!pool || asprintf(&root, "%s/pools/default", state_dir) < 0) {
+		free(pool);
+		return -ENOMEM;
+	}
+	pool->name = strdup("default");
+	pool->backend = strdup("dir");
+	pool->root = root;
+	if (!pool->name || !pool->backend) {
+		free(pool->name);
+		free(pool->backend);
+		free(root);
+		free(pool);
+		return -ENOMEM;
+	}
+	cfg->pools = pool;
+	cfg->n_pools = 1;
+	if (mkdir(state_dir, 0700) < 0 && errno != EEXIST)
+		return 0; /* Probe reports it */
+	char *pools_dir = NULL;
+	if (asprintf(&pools_dir, "%s/pools", state_dir) >= 0) {
+		mkdir(pools_dir, 0700);
+		free(pools_dir);
+	}
+	mkdir(root, 0700);
+	return 0;
+}
+
+int cmd_driver(int argc, char **argv)
+{
+	enum {
+		OPT_ENDPOINT = 256, OPT_MODE, OPT_NODE_ID, OPT_DRIVER_NAME, OPT_STATE_DIR,
+		OPT_CONFIG, OPT_LOG_LEVEL, OPT_LOG_FORMAT, OPT_MAX_MSG, OPT_WORKERS, OPT_GRACE,
+	};
+	static const struct option longopts[] = {
+		{ "endpoint", required_argument, NULL, OPT_ENDPOINT },
+		{ "mode", required_argument, NULL, OPT_MODE },
+		{ "node-id", required_argument, NULL, OPT_NODE_ID },
+		{ "driver-name", required_argument, NULL, OPT_DRIVER_NAME },
+		{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
+		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+		{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
+		{ "max-msg-size", required_argument, NULL, OPT_MAX_MSG },
+		{ "workers", required_argument, NULL, OPT_WORKERS },
+		{ "grace-period", required_argument, NULL, OPT_GRACE },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *endpoint = NULL, *mode_s = "all", *node_id = NULL, *driver_name = NULL;
+	const char *state_dir = NULL, *config_path = NULL;
+	rpc_server_options opts = { 0 };
+	dv_config *cfg = NULL;
+	dv_status st = { 0 };
+	rpc_server *srv = NULL;
+	csi_driver drv = { 0 };
+	char *owned_node_id = NULL, *owned_endpoint = NULL;
+	int c, r, ret = 1;
+	uint64_t size;
+	int64_t ns;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_ENDPOINT: endpoint = optarg; break;
+		case OPT_MODE: mode_s = optarg; break;
+		case OPT_NODE_ID: node_id = optarg; break;
+		case OPT_DRIVER_NAME: driver_name = optarg; break;
+		case OPT_STATE_DIR: state_dir = optarg; break;
+		case OPT_CONFIG: config_path = optarg; break;
+		case OPT_LOG_LEVEL: {
+			dv_log_level l = dv_log_level_from_string(optarg);
+			if (l == DV_LOG_LEVEL_INVALID) {
+				fprintf(stderr, "dynvol driver: --log-level must be debug, info, warn or error\n");
+				return EXIT_USAGE;
+			}
+			dv_log_set_level(l);
+			break;
+		}
+		case OPT_LOG_FORMAT:
+			if (strcmp(optarg, "json") == 0) {
+				dv_log_set_format(DV_LOG_JSON);
+			} else if (strcmp(optarg, "text") == 0) {
+				dv_log_set_format(DV_LOG_TEXT);
+			} else {
+				fprintf(stderr, "dynvol driver: --log-format must be text or json\n");
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_MAX_MSG:
+			if (dv_parse_size(optarg, &size) < 0 || size < 1024 || size > (1ULL << 30)) {
+				fprintf(stderr, "dynvol driver: --max-msg-size must be 1024..1Gi bytes\n");
+				return EXIT_USAGE;
+			}
+			opts.max_message = (size_t)size;
+			break;
+		case OPT_WORKERS: {
+			char *end;
+			long w = strtol(optarg, &end, 10);
+			if (*end || w < 1 || w > 256) {
+				fprintf(stderr, "dynvol driver: --workers must be 1..256\n");
+				return EXIT_USAGE;
+			}
+			opts.workers = (unsigned)w;
+			break;
+		}
+		case OPT_GRACE:
+			if (dv_parse_duration(optarg, &ns) < 0 || ns <= 0) {
+				fprintf(stderr, "dynvol driver: --grace-period must be a duration like 30s\n");
+				return EXIT_USAGE;
+			}
+			opts.grace_ns = ns;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "dynvol driver: unexpected argument '%s'\n", argv[optind]);
+		return EXIT_USAGE;
+	}
+	drv.mode = csi_mode_from_string(mode_s);
+	if (!drv.mode) {
+		fprintf(stderr, "dynvol driver: --mode must be controller, node or all\n");
+		return EXIT_USAGE;
+	}
+
+	if (config_path) {
+		if (dv_config_load(&cfg, config_path, &st) < 0) {
+			log_error("%s", st.message ? st.message : "cannot load config");
+			goto done;
+		}
+	} else if (!(cfg = calloc(1, sizeof(*cfg)))) {
+		goto done;
+	}
+	/* flags win over the file, the file over defaults */
+	if (!driver_name)
+		driver_name = cfg->driver_name ? cfg->driver_name : DEFAULT_DRIVER_NAME;
+	if (!state_dir)
+		state_dir = cfg->state_dir ? cfg->state_dir : DEFAULT_STATE_DIR;
+	if (!node_id)
+		node_id = cfg->node_id ? cfg->node_id : (owned_node_id = default_node_id());
+	const char *why = dv_validate_driver_name(driver_name);
+	if (why) {
+		log_error("driver name '%s' %s", driver_name, why);
+		goto done;
+	}
+	if (!node_id || !*node_id || strlen(node_id) > 256) {
+		log_error("node ID must be 1 to 256 bytes");
+		goto done;
+	}
+	if (state_dir[0] != '/') {
+		log_error("state directory must be an absolute path: %s", state_dir);
+		goto done;
+	}
+	if (!endpoint) {
+		if (asprintf(&owned_endpoint, "unix://%s/csi.sock", state_dir) < 0)
+			goto done;
+		endpoint = owned_endpoint;
+	}
+	if (cfg->n_pools == 0 && add_default_pool(cfg, state_dir) < 0)
+		goto done;
+
+	drv.name = driver_name;
+	drv.version = DYNVOL_VERSION;
+	drv.node_id = node_id;
+	drv.state_dir = state_dir;
+	drv.config = cfg;
+
+	r = rpc_server_new(&srv, &opts);
+	if (r < 0) {
+		dv_log_errno(r, "cannot create the gRPC server");
+		goto done;
+	}
+	rpc_server_set_observer(srv, log_call, NULL);
+	if (csi_identity_register(srv, &drv) < 0) {
+		log_error("cannot register the CSI services");
+		goto done;
+	}
+	if (apply_test_delays(srv) < 0) {
+		log_error("DYNVOL_TEST_DELAY must look like Probe:500,GetPluginInfo:200");
+		goto done;
+	}
+	if (rpc_server_listen(srv, endpoint, &st) < 0) {
+		log_error("%s", st.message ? st.message : "cannot listen");
+		goto done;
+	}
+
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigemptyset(&sa.sa_mask);
+	running_server = srv;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	{
+		char port[16] = "";
+		if (rpc_server_tcp_port(srv))
+			snprintf(port, sizeof(port), "%d", rpc_server_tcp_port(srv));
+		dv_log_field f[] = {
+			DV_LOG_STR("version", DYNVOL_VERSION),
+			DV_LOG_STR("name", driver_name),
+			DV_LOG_STR("mode", mode_s),
+			DV_LOG_STR("node_id", node_id),
+			DV_LOG_STR("endpoint", endpoint),
+			DV_LOG_STR("port", port),
+		};
+		dv_log_fields(DV_LOG_INFO, "dynvol driver listening", f, port[0] ? 6 : 5);
+	}
+	r = rpc_server_run(srv);
+	running_server = NULL;
+	if (r < 0) {
+		dv_log_errno(r, "event loop failed");
+		goto done;
+	}
+	log_info("dynvol driver stopped");
+	ret = 0;
+done:
+	running_server = NULL;
+	rpc_server_free(srv);
+	dv_config_free(cfg);
+	dv_status_clear(&st);
+	free(owned_node_id);
+	free(owned_endpoint);
+	return ret;
+}

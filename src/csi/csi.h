@@ -1,0 +1,40 @@
+/*
+ * csi.h - the CSI services: shared driver state and service registration.
+ *
+ * Handlers validate every field, then call into the pools; they never touch
+ * HTTP/2 (src/rpc) beyond finishing their call.
+ */
+#ifndef DYNVOL_CSI_H
+#define DYNVOL_CSI_H
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "rpc/server.h"
+
+typedef enum {
+	CSI_MODE_CONTROLLER = 1 << 0,
+	CSI_MODE_NODE = 1 << 1,
+	CSI_MODE_ALL = CSI_MODE_CONTROLLER | CSI_MODE_NODE,
+} csi_mode;
+
+/* Returns the mode for "controller", "node" or "all"; 0 when unknown. */
+csi_mode csi_mode_from_string(const char *s);
+
+typedef struct {
+	const char *name;       /* CSI driver name */
+	const char *version;    /* vendor_version */
+	const char *node_id;
+	const char *state_dir;
+	csi_mode mode;
+	const dv_config *config; /* pools, topology; never NULL */
+} csi_driver;
+
+/* Registers the Identity service's methods. 0 or -errno. */
+int csi_identity_register(rpc_server *srv, csi_driver *drv);
+
+/* Readiness as Probe reports it: NULL when ready, else the reason
+ * (static or in buf). */
+const char *csi_driver_not_ready(const csi_driver *drv, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,136 @@
+/*
+ * identity.c - CSI Identity service: GetPluginInfo, GetPluginCapabilities,
+ * Probe.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "csi.h"
+#include "log.h"
+#include "csi.pb-c.h"
+
+csi_mode csi_mode_from_string(const char *s)
+{
+	if (strcmp(s, "controller") == 0)
+		return CSI_MODE_CONTROLLER;
+	if (strcmp(s, "node") == 0)
+		return CSI_MODE_NODE;
+	if (strcmp(s, "all") == 0)
+		return CSI_MODE_ALL;
+	return 0;
+}
+
+static void get_plugin_info(rpc_call *call, const ProtobufCMessage *req, void *payload)
+{
+	csi_driver *drv = payload;
+	Csi__V1__GetPluginInfoResponse resp = CSI__V1__GET_PLUGIN_INFO_RESPONSE__INIT;
+
+	resp.name = (char *)drv->name;
+	resp.vendor_version = (char *)drv->version;
+	rpc_call_reply(call, &resp.base);
+}
+
+static void get_plugin_capabilities(rpc_call *call, const ProtobufCMessage *req, void *payload)
+{
+	csi_driver *drv = payload;
+	Csi__V1__GetPluginCapabilitiesResponse resp = CSI__V1__GET_PLUGIN_CAPABILITIES_RESPONSE__INIT;
+	Csi__V1__PluginCapability caps[2], *capp[2];
+	Csi__V1__PluginCapability__Service svc[2];
+	size_t n = 0;
+
+	/* CONTROLLER_SERVICE only where the controller RPCs are served;
+	 * accessibility constraints always: every pool is topology-bound. */
+	int types[2];
+	size_t nt = 0;
+	if (drv->mode & CSI_MODE_CONTROLLER)
+		types[nt++] = CSI__V1__PLUGIN_CAPABILITY__SERVICE__TYPE__CONTROLLER_SERVICE;
+	types[nt++] = CSI__V1__PLUGIN_CAPABILITY__SERVICE__TYPE__VOLUME_ACCESSIBILITY_CONSTRAINTS;
+	for (size_t i = 0; i < nt; i++) {
+		csi__v1__plugin_capability__init(&caps[n]);
+		csi__v1__plugin_capability__service__init(&svc[n]);
+		svc[n].type = types[i];
+		caps[n].type_case = CSI__V1__PLUGIN_CAPABILITY__TYPE_SERVICE;
+		caps[n].service = &svc[n];
+		capp[n] = &caps[n];
+		n++;
+	}
+	resp.n_capabilities = n;
+	resp.capabilities = capp;
+	rpc_call_reply(call, &resp.base);
+}
+
+/* A directory we can create files in, on a file system that is not
+ * read-only. access(2) alone is not enough: root passes it everywhere. */
+static const char *dir_unusable(const char *path, const char *what, char *buf, size_t len)
+{
+	struct stat st;
+	struct statvfs sv;
+
+	if (lstat(path, &st) < 0) {
+		snprintf(buf, len, "%s %s: %s", what, path, strerror(errno));
+		return buf;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(buf, len, "%s %s is not a directory", what, path);
+		return buf;
+	}
+	if (statvfs(path, &sv) < 0 || (sv.f_flag & ST_RDONLY) || access(path, W_OK | X_OK) < 0) {
+		snprintf(buf, len, "%s %s is not writable", what, path);
+		return buf;
+	}
+	return NULL;
+}
+
+const char *csi_driver_not_ready(const csi_driver *drv, char *buf, size_t len)
+{
+	const char *why = dir_unusable(drv->state_dir, "state directory", buf, len);
+
+	for (size_t i = 0; !why && i < drv->config->n_pools; i++)
+		why = dir_unusable(drv->config->pools[i].root, "pool root", buf, len);
+	return why;
+}
+
+static void probe(rpc_call *call, const ProtobufCMessage *req, void *payload)
+{
+	csi_driver *drv = payload;
+	Csi__V1__ProbeResponse resp = CSI__V1__PROBE_RESPONSE__INIT;
+	Google__Protobuf__BoolValue ready = GOOGLE__PROTOBUF__BOOL_VALUE__INIT;
+	char buf[512];
+	const char *why = csi_driver_not_ready(drv, buf, sizeof(buf));
+
+	/* Not ready is an answer, not an error: the CO decides what to do.
+	 * The reason goes to the log so an operator can act on it. */
+	if (why)
+		dv_log(DV_LOG_WARN, "probe: not ready: %s", why);
+	ready.value = why == NULL;
+	resp.ready = &ready;
+	rpc_call_reply(call, &resp.base);
+}
+
+static const rpc_method identity_methods[] = {
+	{ "/csi.v1.Identity/GetPluginInfo", &csi__v1__get_plugin_info_request__descriptor,
+	  &csi__v1__get_plugin_info_response__descriptor, get_plugin_info, RPC_METHOD_INLINE },
+	{ "/csi.v1.Identity/GetPluginCapabilities",
+	  &csi__v1__get_plugin_capabilities_request__descriptor,
+	  &csi__v1__get_plugin_capabilities_response__descriptor, get_plugin_capabilities,
+	  RPC_METHOD_INLINE },
+	/* Probe touches the file system: a worker, so a hung mount never
+	 * stalls the event loop. */
+	{ "/csi.v1.Identity/Probe", &csi__v1__probe_request__descriptor,
+	  &csi__v1__probe_response__descriptor, probe, 0 },
+};
+
+int csi_identity_register(rpc_server *srv, csi_driver *drv)
+{
+	for (size_t i = 0; i < sizeof(identity_methods) / sizeof(identity_methods[0]); i++) {
+		int r = rpc_server_add_method(srv, &identity_methods[i], drv);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}

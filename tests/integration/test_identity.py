@@ -1,0 +1,127 @@
+"""CSI Identity service of `dynvol driver`: what a CO sees over the socket."""
+
+import shutil
+import subprocess
+
+import grpc
+import pytest
+
+from conftest import (DEFAULT_DRIVER_NAME, GET_PLUGIN_CAPABILITIES,
+                      GET_PLUGIN_INFO, PROBE, rpc_code, short_tmpdir,
+                      unary)
+
+
+def plugin_info(csi, channel):
+    return unary(channel, GET_PLUGIN_INFO, csi.GetPluginInfoRequest(),
+                 csi.GetPluginInfoResponse)
+
+
+def plugin_caps(csi, channel):
+    """The set of PluginCapability.Service.Type names the driver reports."""
+    resp = unary(channel, GET_PLUGIN_CAPABILITIES,
+                 csi.GetPluginCapabilitiesRequest(),
+                 csi.GetPluginCapabilitiesResponse)
+    names = set()
+    for cap in resp.capabilities:
+        if cap.WhichOneof("type") == "service":
+            names.add(csi.PluginCapability.Service.Type.Name(cap.service.type))
+    return names
+
+
+def probe(csi, channel, timeout=5.0):
+    return unary(channel, PROBE, csi.ProbeRequest(), csi.ProbeResponse,
+                 timeout=timeout)
+
+
+def test_version_flag(dynvol_bin):
+    res = subprocess.run([dynvol_bin, "--version"], capture_output=True,
+                         text=True, timeout=10)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.strip().splitlines()
+    assert len(lines) == 1, res.stdout
+    assert lines[0].startswith("dynvol "), res.stdout
+    assert lines[0].split(" ", 1)[1].strip(), res.stdout
+
+
+def test_get_plugin_info_defaults(csi, driver, dynvol_version):
+    info = plugin_info(csi, driver.channel())
+    assert info.name == DEFAULT_DRIVER_NAME
+    assert info.vendor_version != ""
+    assert info.vendor_version == dynvol_version
+
+
+def test_driver_name_override(csi, driver_factory, dynvol_version):
+    drv = driver_factory(driver_name="hostpath.test.example.com",
+                         node_id="node-under-test")
+    info = plugin_info(csi, drv.channel())
+    assert info.name == "hostpath.test.example.com"
+    assert info.vendor_version == dynvol_version
+
+
+@pytest.mark.parametrize("mode,controller", [
+    ("controller", True),
+    ("node", False),
+    ("all", True),
+    (None, True),           # default mode is "all"
+])
+def test_plugin_capabilities_by_mode(csi, driver_factory, mode, controller):
+    drv = driver_factory(mode=mode)
+    caps = plugin_caps(csi, drv.channel())
+    assert ("CONTROLLER_SERVICE" in caps) == controller, caps
+    assert "VOLUME_ACCESSIBILITY_CONSTRAINTS" in caps, caps
+
+
+def test_probe_ready(csi, driver):
+    resp = probe(csi, driver.channel())
+    assert resp.HasField("ready"), "Probe must say whether the driver is ready"
+    assert resp.ready.value is True
+
+
+@pytest.mark.parametrize("how", ["removed", "replaced_by_file"])
+def test_probe_not_ready_without_state_dir(csi, driver, how):
+    ch = driver.channel()
+    assert probe(csi, ch).ready.value is True
+
+    shutil.rmtree(driver.state_dir)
+    if how == "replaced_by_file":
+        driver.state_dir.write_text("not a directory\n")
+
+    code, details, resp = rpc_code(probe, csi, ch)
+    if code == grpc.StatusCode.OK:
+        assert not (resp.HasField("ready") and resp.ready.value), \
+            "Probe reports ready although the state dir is gone"
+    else:
+        assert code == grpc.StatusCode.FAILED_PRECONDITION, (code, details)
+    # Still serving: the driver did not die because its state dir vanished.
+    assert plugin_info(csi, ch).name == DEFAULT_DRIVER_NAME
+    assert driver.alive()
+
+
+def test_identity_served_in_every_mode(csi, driver_factory):
+    """Identity is served whatever the mode (the kubelet needs it on nodes)."""
+    for mode in ("controller", "node"):
+        drv = driver_factory(mode=mode)
+        ch = drv.channel()
+        assert plugin_info(csi, ch).name == DEFAULT_DRIVER_NAME
+        assert probe(csi, ch).ready.value is True
+
+
+def test_missing_endpoint_is_a_usage_error(dynvol_bin, tmp_path):
+    res = subprocess.run([dynvol_bin, "driver", "--state-dir", str(tmp_path)],
+                         capture_output=True, text=True, timeout=10)
+    assert res.returncode != 0
+    assert "endpoint" in (res.stderr + res.stdout).lower()
+
+
+def test_bad_mode_is_refused(dynvol_bin, tmp_path):
+    d = short_tmpdir()
+    try:
+        res = subprocess.run([dynvol_bin, "driver", "--endpoint",
+                              f"unix://{d}/csi.sock", "--state-dir",
+                              str(tmp_path), "--mode", "sideways"],
+                             capture_output=True, text=True, timeout=10)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    assert res.returncode != 0
+    assert "sideways" in (res.stderr + res.stdout) or \
+        "mode" in (res.stderr + res.stdout).lower()
