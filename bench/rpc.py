@@ -1,0 +1,140 @@
+#!/usr/bin/python3
+"""RPC round-trip benchmark: Probe calls/s and p50/p99 latency at
+concurrency 1, 16 and 64 over a unix socket, plus the driver's RSS idle and
+under load. Not a test: it prints numbers and ratios against the targets.
+
+  bench/rpc.py [--build build] [--duration 5s] [--endpoint EP --pid PID]
+
+With --endpoint it measures another CSI driver already running there (its
+RSS only when --pid is given), so peers can be compared side by side.
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TARGETS = {"calls_per_sec@16": 20000, "p99_us@16": 2000, "rss_kb_load": 4096}
+
+
+def rss_kb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def wait_socket(path, proc, timeout=10):
+    end = time.time() + timeout
+    while time.time() < end:
+        if proc and proc.poll() is not None:
+            raise SystemExit(f"driver exited with {proc.returncode}")
+        try:
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(path)
+            s.close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("driver did not start listening")
+
+
+def run_bench(ctl, endpoint, conc, duration):
+    out = subprocess.run([ctl, "-e", endpoint, "-o", "json", "bench", "-c", str(conc),
+                          "-d", duration, "probe"], capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"bench failed: {out.stderr.strip()}")
+    return json.loads(out.stdout)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--duration", default="5s")
+    ap.add_argument("--endpoint")
+    ap.add_argument("--pid", type=int)
+    ap.add_argument("--json", help="also write the results here")
+    args = ap.parse_args()
+
+    build = os.path.join(ROOT, args.build)
+    ctl = os.path.join(build, "dynvolctl")
+    proc = None
+    tmp = None
+    endpoint, pid = args.endpoint, args.pid
+    if not endpoint:
+        tmp = tempfile.mkdtemp(prefix="dvbench-", dir="/tmp")
+        sock = os.path.join(tmp, "csi.sock")
+        endpoint = "unix://" + sock
+        proc = subprocess.Popen([os.path.join(build, "dynvol"), "driver", "--endpoint", endpoint,
+                                 "--state-dir", tmp, "--log-level", "warn"],
+                                stderr=subprocess.DEVNULL)
+        pid = proc.pid
+        wait_socket(sock, proc)
+    try:
+        time.sleep(0.3)
+        results = {"endpoint": endpoint, "rss_kb_idle": rss_kb(pid) if pid else None, "runs": []}
+        peak = [0]
+
+        for conc in (1, 16, 64):
+            stop = threading.Event()
+
+            def sample():
+                while not stop.is_set():
+                    r = rss_kb(pid) if pid else None
+                    if r and r > peak[0]:
+                        peak[0] = r
+                    time.sleep(0.1)
+
+            t = threading.Thread(target=sample)
+            t.start()
+            print(f"probe at concurrency {conc} for {args.duration} ...", file=sys.stderr, flush=True)
+            r = run_bench(ctl, endpoint, conc, args.duration)
+            stop.set()
+            t.join()
+            r["rss_kb_peak"] = peak[0] or None
+            results["runs"].append(r)
+        by_c = {r["concurrency"]: r for r in results["runs"]}
+        results["rss_kb_load"] = by_c[16]["rss_kb_peak"]
+
+        print(f"{'conc':>5} {'calls/s':>10} {'p50 us':>8} {'p99 us':>8} {'max us':>8} {'errors':>6} {'peak RSS kB':>12}")
+        for r in results["runs"]:
+            print(f"{r['concurrency']:>5} {r['calls_per_sec']:>10.0f} {r['p50_us']:>8.0f} {r['p99_us']:>8.0f} "
+                  f"{r['max_us']:>8.0f} {r['errors']:>6} {r['rss_kb_peak'] or '-':>12}")
+        print(f"driver RSS idle: {results['rss_kb_idle']} kB")
+        r16 = by_c[16]
+        print("against the targets (ratio > 1 is better than target):")
+        print(f"  calls/s @16   {r16['calls_per_sec']:.0f} / {TARGETS['calls_per_sec@16']} = "
+              f"{r16['calls_per_sec'] / TARGETS['calls_per_sec@16']:.2f}x")
+        print(f"  p99 @16       {TARGETS['p99_us@16']} / {r16['p99_us']:.0f} us = "
+              f"{TARGETS['p99_us@16'] / max(r16['p99_us'], 1):.2f}x")
+        if r16["rss_kb_peak"]:
+            print(f"  RSS @16       {TARGETS['rss_kb_load']} / {r16['rss_kb_peak']} kB = "
+                  f"{TARGETS['rss_kb_load'] / r16['rss_kb_peak']:.2f}x")
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(results, f, indent=2)
+    finally:
+        if proc:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
