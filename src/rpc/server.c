@@ -568,8 +568,16 @@ static void call_respond(rpc_call *call)
 		return;
 	call->state = CALL_RESPONDED;
 	heap_remove(call->srv, call);
-	if (!call->overridden && !call->answered)
-		call_override(call, DV_INTERNAL, "call ended without an answer");
+	if (!call->overridden && !call->answered) {
+		/* The handler gave up because the deadline passed before the
+		 * loop's timer fired, or it was cancelled: say which. */
+		if (dv_now_ns() >= call->deadline_ns)
+			call_override(call, DV_DEADLINE_EXCEEDED, "deadline exceeded");
+		else if (atomic_load(&call->cancelled))
+			call_override(call, DV_CANCELLED, "call cancelled");
+		else
+			call_override(call, DV_INTERNAL, "call ended without an answer");
+	}
 	if (call->overridden) {
 		call->final_code = call->loop_code;
 		call->final_message = call->loop_message;
