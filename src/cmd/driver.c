@@ -132,24 +132,24 @@ static char *default_node_id(void)
  * directory, so a fresh machine works with no flags at all. */
 static int add_default_pool(dv_config *cfg, const char *state_dir)
 {
-	dv_pool_config *pool = calloc(1, sizeof(*pool));
+	dv_pool_config *pc = calloc(1, sizeof(*pc));
 	char *root = NULL;
 
-	if (!pool || asprintf(&root, "%s/pools/default", state_dir) < 0) {
-		free(pool);
+	if (!pc || asprintf(&root, "%s/pools/default", state_dir) < 0) {
+		free(pc);
 		return -ENOMEM;
 	}
-	pool->name = strdup("default");
-	pool->backend = strdup("dir");
-	pool->root = root;
-	if (!pool->name || !pool->backend) {
-		free(pool->name);
-		free(pool->backend);
+	pc->name = strdup("default");
+	pc->backend = strdup("dir");
+	pc->root = root;
+	if (!pc->name || !pc->backend) {
+		free(pc->name);
+		free(pc->backend);
 		free(root);
-		free(pool);
+		free(pc);
 		return -ENOMEM;
 	}
-	cfg->pools = pool;
+	cfg->pools = pc;
 	cfg->n_pools = 1;
 	if (mkdir(state_dir, 0700) < 0 && errno != EEXIST)
 		return 0; /* Probe reports it */
@@ -189,6 +189,7 @@ int cmd_driver(int argc, char **argv)
 	dv_config *cfg = NULL;
 	dv_status st = { 0 };
 	rpc_server *srv = NULL;
+	store *st_store = NULL;
 	csi_driver drv = { 0 };
 	char *owned_node_id = NULL, *owned_endpoint = NULL;
 	int c, r, ret = 1;
@@ -301,6 +302,12 @@ int cmd_driver(int argc, char **argv)
 	if (cfg->n_pools == 0 && add_default_pool(cfg, state_dir) < 0)
 		goto done;
 
+	if (store_open(&st_store, cfg, state_dir, &st) < 0) {
+		log_error("%s", st.message ? st.message : "cannot open the volume store");
+		goto done;
+	}
+	drv.store = st_store;
+	drv.max_volumes_per_node = cfg->max_volumes_per_node > 0 ? (size_t)cfg->max_volumes_per_node : 0;
 	drv.name = driver_name;
 	drv.version = DYNVOL_VERSION;
 	drv.node_id = node_id;
@@ -313,7 +320,8 @@ int cmd_driver(int argc, char **argv)
 		goto done;
 	}
 	rpc_server_set_observer(srv, log_call, NULL);
-	if (csi_identity_register(srv, &drv) < 0) {
+	if (csi_identity_register(srv, &drv) < 0 ||
+	    ((drv.mode & CSI_MODE_CONTROLLER) && csi_controller_register(srv, &drv) < 0)) {
 		log_error("cannot register the CSI services");
 		goto done;
 	}
@@ -358,6 +366,7 @@ int cmd_driver(int argc, char **argv)
 done:
 	running_server = NULL;
 	rpc_server_free(srv);
+	store_close(st_store);
 	dv_config_free(cfg);
 	dv_status_clear(&st);
 	free(owned_node_id);

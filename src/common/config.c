@@ -151,6 +151,14 @@ static int parse_root(parse_ctx *ctx, const yaml_node_t *root, dv_config *cfg)
 				r = fail(ctx, v, "%s", "maxVolumesPerNode must be an integer 0..1000000");
 			else
 				cfg->max_volumes_per_node = val, r = 0;
+		} else if (strcmp(ks, "removeOrphans") == 0) {
+			const char *b = scalar(v);
+			if (b && (!strcmp(b, "true") || !strcmp(b, "false"))) {
+				cfg->remove_orphans = b[0] == 't';
+				r = 0;
+			} else {
+				r = fail(ctx, v, "%s", "removeOrphans must be true or false");
+			}
 		} else if (strcmp(ks, "topology") == 0) {
 			r = get_kv_map(ctx, v, ks, &cfg->topology, &cfg->n_topology);
 		} else if (strcmp(ks, "pools") == 0) {

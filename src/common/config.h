@@ -5,6 +5,7 @@
  *   nodeId: node-1
  *   stateDir: /var/lib/dynvol
  *   maxVolumesPerNode: 256
+ *   removeOrphans: false           # reconcile deletes pool objects no record owns
  *   topology:                      # segments this node reports
  *     topology.dynvol.io/zone: zone-a
  *   pools:
@@ -19,6 +20,7 @@
 #ifndef DYNVOL_CONFIG_H
 #define DYNVOL_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "status.h"
@@ -41,6 +43,7 @@ typedef struct {
 	char *node_id;
 	char *state_dir;
 	long max_volumes_per_node; /* 0: unset */
+	bool remove_orphans;        /* reconcile removes unowned pool objects */
 	dv_kv *topology;
 	size_t n_topology;
 	dv_pool_config *pools;

@@ -69,3 +69,13 @@ void dv_status_clear(dv_status *st)
 	st->message = NULL;
 	st->code = DV_OK;
 }
+
+int dv_fail(dv_status *st, int err, dv_code code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	dv_status_vset(st, code, fmt, ap);
+	va_end(ap);
+	return err;
+}

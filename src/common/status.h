@@ -52,6 +52,11 @@ dv_code dv_status_set(dv_status *st, dv_code code, const char *fmt, ...)
 dv_code dv_status_vset(dv_status *st, dv_code code, const char *fmt, va_list ap)
 	__attribute__((format(printf, 3, 0)));
 
+/* Sets the status and returns err (a negative errno): one-line failures,
+ * `return dv_fail(st, -ENOENT, DV_NOT_FOUND, "volume %s is gone", id);` */
+int dv_fail(dv_status *st, int err, dv_code code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 /* Frees the message and resets to OK. NULL-safe. */
 void dv_status_clear(dv_status *st);
 

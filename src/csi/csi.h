@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "rpc/server.h"
+#include "store/store.h"
 
 typedef enum {
 	CSI_MODE_CONTROLLER = 1 << 0,
@@ -28,10 +29,19 @@ typedef struct {
 	const char *state_dir;
 	csi_mode mode;
 	const dv_config *config; /* pools, topology; never NULL */
+	store *store;            /* volumes and snapshots; NULL in node-only mode */
+	size_t max_volumes_per_node;
 } csi_driver;
+
+/* The topology key every dynvol node reports: local pools are reachable
+ * on their own node only. */
+#define CSI_TOPOLOGY_NODE_KEY "topology.dynvol.io/node"
 
 /* Registers the Identity service's methods. 0 or -errno. */
 int csi_identity_register(rpc_server *srv, csi_driver *drv);
+
+/* Registers the Controller service's methods. */
+int csi_controller_register(rpc_server *srv, csi_driver *drv);
 
 /* Readiness as Probe reports it: NULL when ready, else the reason
  * (static or in buf). */

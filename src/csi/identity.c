@@ -90,6 +90,10 @@ const char *csi_driver_not_ready(const csi_driver *drv, char *buf, size_t len)
 {
 	const char *why = dir_unusable(drv->state_dir, "state directory", buf, len);
 
+	if (!why && drv->store && registry_ping(store_registry(drv->store)) < 0) {
+		snprintf(buf, len, "the registry in %s does not answer", drv->state_dir);
+		why = buf;
+	}
 	for (size_t i = 0; !why && i < drv->config->n_pools; i++)
 		why = dir_unusable(drv->config->pools[i].root, "pool root", buf, len);
 	return why;

@@ -903,7 +903,7 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
 }
 
 /* The stream is gone: nothing more can be sent on it. */
-static void call_detach(rpc_call *call)
+static void call_detach(rpc_call *call, uint32_t error_code)
 {
 	rpc_conn *c = call->conn;
 
@@ -922,7 +922,13 @@ static void call_detach(rpc_call *call)
 		/* The client reset the stream or the connection died. */
 		call_cancel(call);
 		call->state = CALL_RESPONDED;
-		call_override(call, DV_CANCELLED, "call cancelled by the client");
+		if (error_code == NGHTTP2_NO_ERROR || error_code == NGHTTP2_CANCEL)
+			call_override(call, DV_CANCELLED, "call cancelled by the client");
+		else {
+			char msg[64];
+			snprintf(msg, sizeof(msg), "stream reset (HTTP/2 error %u)", error_code);
+			call_override(call, DV_CANCELLED, msg);
+		}
 		call->final_code = call->loop_code;
 		call->final_message = call->loop_message;
 		call_observe(call);
@@ -938,7 +944,7 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t
 
 	if (call) {
 		nghttp2_session_set_stream_user_data(session, stream_id, NULL);
-		call_detach(call);
+		call_detach(call, error_code);
 	}
 	return 0;
 }
@@ -1009,7 +1015,17 @@ static void conn_accept(rpc_server *srv, rpc_listener *l)
 		c->fd = fd;
 		dv_buf_init(&c->out, 0);
 
-		int rv = nghttp2_session_server_new(&c->session, server_callbacks(), c);
+		/* nghttp2's HTTP messaging checks reject an :authority holding a
+		 * socket path, which grpc-go clients of the kubelet's era send;
+		 * gRPC servers accept it. The checks gRPC needs (method, path,
+		 * content-type) are ours, in call_headers_done(). */
+		nghttp2_option *opt = NULL;
+		int rv = nghttp2_option_new(&opt);
+		if (rv == 0) {
+			nghttp2_option_set_no_http_messaging(opt, 1);
+			rv = nghttp2_session_server_new2(&c->session, server_callbacks(), c, opt);
+			nghttp2_option_del(opt);
+		}
 		nghttp2_settings_entry iv[] = {
 			{ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, srv->opts.max_streams },
 			{ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)srv->opts.max_header_bytes },
@@ -1106,7 +1122,7 @@ static void conn_close(rpc_conn *c)
 	while (c->calls) {
 		rpc_call *call = c->calls;
 		nghttp2_session_set_stream_user_data(c->session, call->stream_id, NULL);
-		call_detach(call);
+		call_detach(call, NGHTTP2_CANCEL);
 	}
 	epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);

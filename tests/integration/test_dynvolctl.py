@@ -114,9 +114,29 @@ def test_deadline_exceeded_exit_code(driver_factory, run_ctl):
     assert "ready" not in res.stdout
 
 
+def test_deadline_enforced_by_client_when_server_never_answers(run_ctl):
+    """A peer that accepts the connection and then says nothing: dynvolctl
+    gives up at its own --timeout with DEADLINE_EXCEEDED."""
+    d = short_tmpdir()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        path = os.path.join(d, "mute.sock")
+        listener.bind(path)
+        listener.listen(8)
+        t0 = time.monotonic()
+        res = run_ctl("--endpoint", f"unix://{path}", "--timeout", "1s",
+                      "identity", "info")
+        elapsed = time.monotonic() - t0
+        assert res.returncode == EXIT_DEADLINE_EXCEEDED, \
+            (res.returncode, res.stderr)
+        assert elapsed < 2.8, f"took {elapsed:.2f}s with --timeout 1s"
+    finally:
+        listener.close()
+        shutil.rmtree(d, ignore_errors=True)
+
+
 @pytest.mark.parametrize("args", [
     [],                                                   # nothing at all
-    ["identity", "info"],                                 # no --endpoint
     ["--endpoint", "unix:///tmp/dvt-none.sock", "identity", "bogus"],
     ["--endpoint", "unix:///tmp/dvt-none.sock", "nosuchgroup", "info"],
     ["--endpoint", "unix:///tmp/dvt-none.sock", "-o", "yaml", "identity", "info"],

@@ -1,6 +1,9 @@
 """CSI Identity service of `dynvol driver`: what a CO sees over the socket."""
 
+import os
 import shutil
+import signal
+import time
 import subprocess
 
 import grpc
@@ -106,11 +109,30 @@ def test_identity_served_in_every_mode(csi, driver_factory):
         assert probe(csi, ch).ready.value is True
 
 
-def test_missing_endpoint_is_a_usage_error(dynvol_bin, tmp_path):
-    res = subprocess.run([dynvol_bin, "driver", "--state-dir", str(tmp_path)],
-                         capture_output=True, text=True, timeout=10)
-    assert res.returncode != 0
-    assert "endpoint" in (res.stderr + res.stdout).lower()
+def test_default_endpoint_is_under_the_state_dir(dynvol_bin):
+    """Without --endpoint the driver serves unix://<state-dir>/csi.sock, so
+    `make run` and a fresh machine need no flags; SIGTERM removes it."""
+    d = short_tmpdir()
+    sock = os.path.join(d, "csi.sock")
+    proc = subprocess.Popen([dynvol_bin, "driver", "--state-dir", d],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 10
+        while not os.path.exists(sock):
+            assert proc.poll() is None, proc.communicate()[1]
+            assert time.monotonic() < deadline, "no socket at " + sock
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+        assert proc.returncode == 0, err
+        assert "unix://" + sock in err
+        assert not os.path.exists(sock)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def test_bad_mode_is_refused(dynvol_bin, tmp_path):

@@ -242,7 +242,10 @@ def test_sigterm_lets_inflight_calls_finish(csi, driver_factory):
     assert code in (SC.UNAVAILABLE, SC.DEADLINE_EXCEEDED), (code, details)
     # The calls that were in flight complete normally.
     for f in futs:
-        assert f.result(timeout=10).ready.value is True
+        code, details, resp = rpc_code(f.result, timeout=10)
+        assert code == SC.OK, (f"in-flight call failed during drain: {code} "
+                               f"{details}\n" + drv.describe())
+        assert resp.ready.value is True
     rc = drv.wait_exit(timeout=10)
     assert rc == 0, drv.describe()
     assert not os.path.exists(drv.sock_path), "socket file left behind"

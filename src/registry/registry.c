@@ -1,0 +1,1096 @@
+/*
+ * registry.c - SQLite implementation of the registry.
+ *
+ * One connection, guarded by a mutex; statements are prepared once and
+ * reused, so an operation costs the same with 100 or 100,000 volumes
+ * (every lookup is by primary key or a unique index; lists walk the seq
+ * index from a cursor).
+ */
+#include "registry.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+#define SCHEMA_VERSION 1
+
+/* Migrations: MIGRATIONS[i] takes the schema from version i to i+1. */
+static const char *const MIGRATIONS[] = {
+	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+	"CREATE TABLE volumes("
+	" id TEXT PRIMARY KEY,"
+	" name TEXT UNIQUE,"
+	" pool TEXT NOT NULL,"
+	" capacity INTEGER NOT NULL,"
+	" block INTEGER NOT NULL DEFAULT 0,"
+	" fs_type TEXT NOT NULL DEFAULT '',"
+	" source_kind INTEGER NOT NULL DEFAULT 0,"
+	" source_id TEXT NOT NULL DEFAULT '',"
+	" parameters TEXT NOT NULL DEFAULT '{}',"
+	" state INTEGER NOT NULL,"
+	" formatted INTEGER NOT NULL DEFAULT 0,"
+	" created_at INTEGER NOT NULL,"
+	" seq INTEGER NOT NULL UNIQUE);"
+	"CREATE INDEX volumes_pool ON volumes(pool);"
+	"CREATE TABLE snapshots("
+	" id TEXT PRIMARY KEY,"
+	" name TEXT UNIQUE,"
+	" source_volume TEXT NOT NULL,"
+	" pool TEXT NOT NULL,"
+	" size INTEGER NOT NULL,"
+	" state INTEGER NOT NULL,"
+	" created_at INTEGER NOT NULL,"
+	" created_nanos INTEGER NOT NULL,"
+	" seq INTEGER NOT NULL UNIQUE);"
+	"CREATE INDEX snapshots_source ON snapshots(source_volume, seq);"
+	"CREATE TABLE publications("
+	" volume_id TEXT NOT NULL,"
+	" node_id TEXT NOT NULL,"
+	" readonly INTEGER NOT NULL,"
+	" created_at INTEGER NOT NULL,"
+	" PRIMARY KEY(volume_id, node_id));"
+	"CREATE INDEX publications_node ON publications(node_id);"
+	"CREATE TABLE operations("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" kind TEXT NOT NULL,"
+	" object TEXT NOT NULL,"
+	" pool TEXT NOT NULL,"
+	" detail TEXT NOT NULL DEFAULT '',"
+	" started_at INTEGER NOT NULL);"
+	"CREATE TABLE counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+	"INSERT INTO counters VALUES('seq', 0);",
+};
+
+enum {
+	Q_BEGIN, Q_COMMIT, Q_ROLLBACK,
+	Q_VOL_GET, Q_VOL_GET_NAME, Q_VOL_INSERT, Q_VOL_SET_READY, Q_VOL_DELETE, Q_VOL_SET_STATE,
+	Q_VOL_SET_CAPACITY, Q_VOL_SET_FORMATTED, Q_VOL_SET_PARAMS, Q_VOL_LIST, Q_VOL_POOL_SUM,
+	Q_SEQ_NEXT, Q_SEQ_GET,
+	Q_SNAP_GET, Q_SNAP_GET_NAME, Q_SNAP_INSERT, Q_SNAP_SET_READY, Q_SNAP_DELETE,
+	Q_SNAP_SET_STATE, Q_SNAP_LIST, Q_SNAP_LIST_SRC, Q_SNAP_COUNT_SRC, Q_SNAP_POOL_SUM,
+	Q_PUB_ADD, Q_PUB_GET, Q_PUB_REMOVE, Q_PUB_COUNT_NODE, Q_PUB_NODES, Q_PUB_REMOVE_VOL,
+	Q_OP_INSERT, Q_OP_DELETE, Q_OP_LIST,
+	Q_MAX
+};
+
+#define VOL_COLS "id, name, pool, capacity, block, fs_type, source_kind, source_id, " \
+		 "parameters, state, formatted, created_at, seq"
+#define SNAP_COLS "id, name, source_volume, pool, size, state, created_at, created_nanos, seq"
+
+static const char *const SQL[Q_MAX] = {
+	[Q_BEGIN] = "BEGIN IMMEDIATE",
+	[Q_COMMIT] = "COMMIT",
+	[Q_ROLLBACK] = "ROLLBACK",
+	[Q_VOL_GET] = "SELECT " VOL_COLS " FROM volumes WHERE id = ?1",
+	[Q_VOL_GET_NAME] = "SELECT " VOL_COLS " FROM volumes WHERE name = ?1",
+	[Q_VOL_INSERT] = "INSERT INTO volumes(" VOL_COLS ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+			 "?8, ?9, ?10, ?11, ?12, ?13)",
+	[Q_VOL_SET_READY] = "UPDATE volumes SET state = 1, capacity = ?2 WHERE id = ?1",
+	[Q_VOL_DELETE] = "DELETE FROM volumes WHERE id = ?1",
+	[Q_VOL_SET_STATE] = "UPDATE volumes SET state = ?2 WHERE id = ?1",
+	[Q_VOL_SET_CAPACITY] = "UPDATE volumes SET capacity = ?2 WHERE id = ?1",
+	[Q_VOL_SET_FORMATTED] = "UPDATE volumes SET formatted = ?2 WHERE id = ?1",
+	[Q_VOL_SET_PARAMS] = "UPDATE volumes SET parameters = ?2 WHERE id = ?1",
+	[Q_VOL_LIST] = "SELECT " VOL_COLS " FROM volumes WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+	[Q_VOL_POOL_SUM] = "SELECT COALESCE(SUM(capacity), 0) FROM volumes WHERE pool = ?1",
+	[Q_SEQ_NEXT] = "UPDATE counters SET value = value + 1 WHERE name = 'seq' RETURNING value",
+	[Q_SEQ_GET] = "SELECT value FROM counters WHERE name = 'seq'",
+	[Q_SNAP_GET] = "SELECT " SNAP_COLS " FROM snapshots WHERE id = ?1",
+	[Q_SNAP_GET_NAME] = "SELECT " SNAP_COLS " FROM snapshots WHERE name = ?1",
+	[Q_SNAP_INSERT] = "INSERT INTO snapshots(" SNAP_COLS ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, "
+			  "?7, ?8, ?9)",
+	[Q_SNAP_SET_READY] = "UPDATE snapshots SET state = 1, size = ?2 WHERE id = ?1",
+	[Q_SNAP_DELETE] = "DELETE FROM snapshots WHERE id = ?1",
+	[Q_SNAP_SET_STATE] = "UPDATE snapshots SET state = ?2 WHERE id = ?1",
+	[Q_SNAP_LIST] = "SELECT " SNAP_COLS " FROM snapshots WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+	[Q_SNAP_LIST_SRC] = "SELECT " SNAP_COLS " FROM snapshots WHERE source_volume = ?3 AND "
+			    "seq > ?1 ORDER BY seq LIMIT ?2",
+	[Q_SNAP_COUNT_SRC] = "SELECT COUNT(*) FROM snapshots WHERE source_volume = ?1",
+	[Q_SNAP_POOL_SUM] = "SELECT COALESCE(SUM(size), 0) FROM snapshots WHERE pool = ?1",
+	[Q_PUB_ADD] = "INSERT INTO publications(volume_id, node_id, readonly, created_at) "
+		      "VALUES(?1, ?2, ?3, ?4)",
+	[Q_PUB_GET] = "SELECT readonly FROM publications WHERE volume_id = ?1 AND node_id = ?2",
+	[Q_PUB_REMOVE] = "DELETE FROM publications WHERE volume_id = ?1 AND node_id = ?2",
+	[Q_PUB_COUNT_NODE] = "SELECT COUNT(*) FROM publications WHERE node_id = ?1",
+	[Q_PUB_NODES] = "SELECT node_id FROM publications WHERE volume_id = ?1 ORDER BY node_id",
+	[Q_PUB_REMOVE_VOL] = "DELETE FROM publications WHERE volume_id = ?1",
+	[Q_OP_INSERT] = "INSERT INTO operations(kind, object, pool, detail, started_at) "
+			"VALUES(?1, ?2, ?3, ?4, ?5)",
+	[Q_OP_DELETE] = "DELETE FROM operations WHERE id = ?1",
+	[Q_OP_LIST] = "SELECT id, kind, object, pool, detail FROM operations ORDER BY id",
+};
+
+struct registry {
+	sqlite3 *db;
+	pthread_mutex_t mu;
+	sqlite3_stmt *stmt[Q_MAX];
+};
+
+static const char *const state_names[REG_STATE_MAX] = {
+	[REG_STATE_CREATING] = "creating",
+	[REG_STATE_READY] = "ready",
+	[REG_STATE_DELETING] = "deleting",
+	[REG_STATE_MISSING] = "missing",
+};
+
+const char *reg_state_to_string(reg_state s)
+{
+	return (unsigned)s < REG_STATE_MAX ? state_names[s] : "invalid";
+}
+
+void reg_volume_clear(reg_volume *v)
+{
+	if (!v)
+		return;
+	free(v->name);
+	free(v->parameters);
+	v->name = v->parameters = NULL;
+}
+
+void reg_snapshot_clear(reg_snapshot *s)
+{
+	if (!s)
+		return;
+	free(s->name);
+	s->name = NULL;
+}
+
+void reg_op_clear(reg_op *op)
+{
+	if (!op)
+		return;
+	free(op->detail);
+	op->detail = NULL;
+}
+
+/* ------------------------------------------------------------------ */
+
+static int db_error(registry *reg, const char *what)
+{
+	int rc = sqlite3_extended_errcode(reg->db);
+
+	if ((rc & 0xff) == SQLITE_CONSTRAINT)
+		return -EEXIST;
+	log_error("registry: %s: %s", what, sqlite3_errmsg(reg->db));
+	if ((rc & 0xff) == SQLITE_FULL)
+		return -ENOSPC;
+	if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
+		return -EBUSY;
+	return -EIO;
+}
+
+/* Returns the statement reset and with bindings cleared. */
+static sqlite3_stmt *q(registry *reg, int which)
+{
+	sqlite3_stmt *st = reg->stmt[which];
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return st;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s)
+		sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+/* Runs a statement that returns no rows. */
+static int exec_done(registry *reg, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return db_error(reg, what);
+	return 0;
+}
+
+/* Runs a statement that must change exactly one row. */
+static int exec_one(registry *reg, sqlite3_stmt *st, const char *what)
+{
+	int r = exec_done(reg, st, what);
+
+	if (r < 0)
+		return r;
+	return sqlite3_changes(reg->db) == 1 ? 0 : -ENOENT;
+}
+
+static int txn_begin(registry *reg)
+{
+	return exec_done(reg, q(reg, Q_BEGIN), "begin");
+}
+
+static int txn_end(registry *reg, int r)
+{
+	if (r < 0) {
+		exec_done(reg, q(reg, Q_ROLLBACK), "rollback");
+		return r;
+	}
+	r = exec_done(reg, q(reg, Q_COMMIT), "commit");
+	if (r < 0)
+		exec_done(reg, q(reg, Q_ROLLBACK), "rollback");
+	return r;
+}
+
+static void copy_col(char *dst, size_t len, sqlite3_stmt *st, int col)
+{
+	const unsigned char *s = sqlite3_column_text(st, col);
+
+	snprintf(dst, len, "%s", s ? (const char *)s : "");
+}
+
+static char *dup_col(sqlite3_stmt *st, int col)
+{
+	const unsigned char *s = sqlite3_column_text(st, col);
+
+	return s ? strdup((const char *)s) : NULL;
+}
+
+static void read_volume(sqlite3_stmt *st, reg_volume *v)
+{
+	memset(v, 0, sizeof(*v));
+	copy_col(v->id, sizeof(v->id), st, 0);
+	v->name = dup_col(st, 1);
+	copy_col(v->pool, sizeof(v->pool), st, 2);
+	v->capacity = (uint64_t)sqlite3_column_int64(st, 3);
+	v->block = sqlite3_column_int(st, 4) != 0;
+	copy_col(v->fs_type, sizeof(v->fs_type), st, 5);
+	v->source_kind = (reg_source_kind)sqlite3_column_int(st, 6);
+	copy_col(v->source_id, sizeof(v->source_id), st, 7);
+	v->parameters = dup_col(st, 8);
+	v->state = (reg_state)sqlite3_column_int(st, 9);
+	v->formatted = sqlite3_column_int(st, 10) != 0;
+	v->created_at = sqlite3_column_int64(st, 11);
+	v->seq = sqlite3_column_int64(st, 12);
+}
+
+static void read_snapshot(sqlite3_stmt *st, reg_snapshot *s)
+{
+	memset(s, 0, sizeof(*s));
+	copy_col(s->id, sizeof(s->id), st, 0);
+	s->name = dup_col(st, 1);
+	copy_col(s->source_volume, sizeof(s->source_volume), st, 2);
+	copy_col(s->pool, sizeof(s->pool), st, 3);
+	s->size = (uint64_t)sqlite3_column_int64(st, 4);
+	s->state = (reg_state)sqlite3_column_int(st, 5);
+	s->created_at = sqlite3_column_int64(st, 6);
+	s->created_nanos = sqlite3_column_int(st, 7);
+	s->seq = sqlite3_column_int64(st, 8);
+}
+
+static int op_insert(registry *reg, const char *kind, const char *object, const char *pool,
+		     const char *detail, int64_t *ret_op)
+{
+	sqlite3_stmt *st = q(reg, Q_OP_INSERT);
+	int r;
+
+	bind_text(st, 1, kind);
+	bind_text(st, 2, object);
+	bind_text(st, 3, pool);
+	bind_text(st, 4, detail ? detail : "");
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)time(NULL));
+	r = exec_done(reg, st, "journal insert");
+	if (r == 0)
+		*ret_op = sqlite3_last_insert_rowid(reg->db);
+	return r;
+}
+
+static int op_delete(registry *reg, int64_t op)
+{
+	sqlite3_stmt *st = q(reg, Q_OP_DELETE);
+
+	sqlite3_bind_int64(st, 1, op);
+	return exec_done(reg, st, "journal delete");
+}
+
+static int seq_next(registry *reg, int64_t *ret)
+{
+	sqlite3_stmt *st = q(reg, Q_SEQ_NEXT);
+	int rc = sqlite3_step(st);
+
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return db_error(reg, "sequence");
+	}
+	*ret = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* open / migrate                                                      */
+
+static int schema_version(sqlite3 *db, int *ret)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*ret = 0;
+	rc = sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &st,
+				NULL);
+	if (rc != SQLITE_OK)
+		return 0; /* no meta table: a new database */
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*ret = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return 0;
+}
+
+static int migrate(sqlite3 *db, dv_status *err)
+{
+	int version;
+	char *msg = NULL;
+
+	schema_version(db, &version);
+	if (version > SCHEMA_VERSION) {
+		dv_status_set(err, DV_FAILED_PRECONDITION,
+			      "registry schema version %d is newer than this dynvol (%d); "
+			      "refusing to touch it", version, SCHEMA_VERSION);
+		return -EPROTO;
+	}
+	for (int v = version; v < SCHEMA_VERSION; v++) {
+		char bump[128];
+		snprintf(bump, sizeof(bump),
+			 "INSERT OR REPLACE INTO meta(key, value) VALUES('schema_version', '%d')", v + 1);
+		if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK ||
+		    sqlite3_exec(db, MIGRATIONS[v], NULL, NULL, &msg) != SQLITE_OK ||
+		    sqlite3_exec(db, bump, NULL, NULL, &msg) != SQLITE_OK ||
+		    sqlite3_exec(db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
+			dv_status_set(err, DV_INTERNAL, "registry migration to version %d failed: %s",
+				      v + 1, msg ? msg : "unknown error");
+			sqlite3_free(msg);
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+			return -EIO;
+		}
+	}
+	return 0;
+}
+
+int registry_open(registry **ret, const char *path, dv_status *err)
+{
+	registry *reg = calloc(1, sizeof(*reg));
+	char *msg = NULL;
+	int rc;
+
+	if (!reg)
+		return -ENOMEM;
+	pthread_mutex_init(&reg->mu, NULL);
+	rc = sqlite3_open_v2(path, &reg->db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		dv_status_set(err, DV_UNAVAILABLE, "cannot open registry %s: %s", path,
+			      reg->db ? sqlite3_errmsg(reg->db) : sqlite3_errstr(rc));
+		registry_close(reg);
+		return -EIO;
+	}
+	sqlite3_busy_timeout(reg->db, 5000);
+	/* WAL + NORMAL: a commit survives kill -9; see the header. */
+	if (sqlite3_exec(reg->db,
+			 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+			 "PRAGMA foreign_keys=ON; PRAGMA secure_delete=OFF;",
+			 NULL, NULL, &msg) != SQLITE_OK) {
+		dv_status_set(err, DV_UNAVAILABLE, "registry %s: %s", path, msg ? msg : "pragma failed");
+		sqlite3_free(msg);
+		registry_close(reg);
+		return -EIO;
+	}
+	if (migrate(reg->db, err) < 0) {
+		registry_close(reg);
+		return -EIO;
+	}
+	for (int i = 0; i < Q_MAX; i++) {
+		rc = sqlite3_prepare_v3(reg->db, SQL[i], -1, SQLITE_PREPARE_PERSISTENT, &reg->stmt[i],
+					NULL);
+		if (rc != SQLITE_OK) {
+			dv_status_set(err, DV_INTERNAL, "registry: preparing query %d: %s", i,
+				      sqlite3_errmsg(reg->db));
+			registry_close(reg);
+			return -EIO;
+		}
+	}
+	*ret = reg;
+	return 0;
+}
+
+void registry_close(registry *reg)
+{
+	if (!reg)
+		return;
+	for (int i = 0; i < Q_MAX; i++)
+		sqlite3_finalize(reg->stmt[i]);
+	if (reg->db)
+		sqlite3_close(reg->db);
+	pthread_mutex_destroy(&reg->mu);
+	free(reg);
+}
+
+#define LOCKED(reg, expr)                                                       \
+	({                                                                      \
+		pthread_mutex_lock(&(reg)->mu);                                 \
+		int _r = (expr);                                                \
+		pthread_mutex_unlock(&(reg)->mu);                               \
+		_r;                                                             \
+	})
+
+static int ping_locked(registry *reg)
+{
+	int64_t v;
+	sqlite3_stmt *st = q(reg, Q_SEQ_GET);
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	(void)v;
+	return rc == SQLITE_ROW ? 0 : db_error(reg, "ping");
+}
+
+int registry_ping(registry *reg)
+{
+	return LOCKED(reg, ping_locked(reg));
+}
+
+/* ------------------------------------------------------------------ */
+/* volumes                                                             */
+
+static int get_volume_locked(registry *reg, int which, const char *key, reg_volume *ret)
+{
+	sqlite3_stmt *st = q(reg, which);
+	int rc;
+
+	bind_text(st, 1, key);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		read_volume(st, ret);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	return rc == SQLITE_DONE ? -ENOENT : db_error(reg, "volume lookup");
+}
+
+int registry_volume_get(registry *reg, const char *id, reg_volume *ret)
+{
+	return LOCKED(reg, get_volume_locked(reg, Q_VOL_GET, id, ret));
+}
+
+int registry_volume_get_by_name(registry *reg, const char *name, reg_volume *ret)
+{
+	return LOCKED(reg, get_volume_locked(reg, Q_VOL_GET_NAME, name, ret));
+}
+
+static int volume_create_intent_locked(registry *reg, reg_volume *v, const char *kind,
+				       const char *detail, int64_t *ret_op)
+{
+	sqlite3_stmt *st;
+	int r = txn_begin(reg);
+
+	if (r < 0)
+		return r;
+	r = seq_next(reg, &v->seq);
+	if (r == 0) {
+		st = q(reg, Q_VOL_INSERT);
+		bind_text(st, 1, v->id);
+		bind_text(st, 2, v->name);
+		bind_text(st, 3, v->pool);
+		sqlite3_bind_int64(st, 4, (sqlite3_int64)v->capacity);
+		sqlite3_bind_int(st, 5, v->block);
+		bind_text(st, 6, v->fs_type);
+		sqlite3_bind_int(st, 7, v->source_kind);
+		bind_text(st, 8, v->source_id);
+		bind_text(st, 9, v->parameters ? v->parameters : "{}");
+		sqlite3_bind_int(st, 10, REG_STATE_CREATING);
+		sqlite3_bind_int(st, 11, v->formatted);
+		sqlite3_bind_int64(st, 12, v->created_at ? v->created_at : (int64_t)time(NULL));
+		sqlite3_bind_int64(st, 13, v->seq);
+		r = exec_done(reg, st, "volume insert");
+	}
+	if (r == 0)
+		r = op_insert(reg, kind, v->id, v->pool, detail, ret_op);
+	if (r == 0)
+		v->state = REG_STATE_CREATING;
+	return txn_end(reg, r);
+}
+
+int registry_volume_create_intent(registry *reg, reg_volume *v, const char *kind,
+				  const char *detail, int64_t *ret_op)
+{
+	return LOCKED(reg, volume_create_intent_locked(reg, v, kind, detail, ret_op));
+}
+
+static int volume_create_commit_locked(registry *reg, const char *id, uint64_t capacity, int64_t op)
+{
+	sqlite3_stmt *st;
+	int r = txn_begin(reg);
+
+	if (r < 0)
+		return r;
+	st = q(reg, Q_VOL_SET_READY);
+	bind_text(st, 1, id);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)capacity);
+	r = exec_one(reg, st, "volume ready");
+	if (r == 0)
+		r = op_delete(reg, op);
+	return txn_end(reg, r);
+}
+
+int registry_volume_create_commit(registry *reg, const char *id, uint64_t capacity, int64_t op)
+{
+	return LOCKED(reg, volume_create_commit_locked(reg, id, capacity, op));
+}
+
+static int volume_remove_locked(registry *reg, const char *id, int64_t op)
+{
+	sqlite3_stmt *st;
+	int r = txn_begin(reg);
+
+	if (r < 0)
+		return r;
+	st = q(reg, Q_PUB_REMOVE_VOL);
+	bind_text(st, 1, id);
+	r = exec_done(reg, st, "publications delete");
+	if (r == 0) {
+		st = q(reg, Q_VOL_DELETE);
+		bind_text(st, 1, id);
+		r = exec_done(reg, st, "volume delete");
+	}
+	if (r == 0 && op > 0)
+		r = op_delete(reg, op);
+	return txn_end(reg, r);
+}
+
+int registry_volume_create_abort(registry *reg, const char *id, int64_t op)
+{
+	return LOCKED(reg, volume_remove_locked(reg, id, op));
+}
+
+int registry_volume_delete_commit(registry *reg, const char *id, int64_t op)
+{
+	return LOCKED(reg, volume_remove_locked(reg, id, op));
+}
+
+static int set_state_op_locked(registry *reg, int which, const char *id, reg_state state,
+			       const char *kind, const char *pool_of, const char *detail,
+			       int64_t *ret_op)
+{
+	sqlite3_stmt *st;
+	int r = txn_begin(reg);
+
+	if (r < 0)
+		return r;
+	st = q(reg, which);
+	bind_text(st, 1, id);
+	sqlite3_bind_int(st, 2, state);
+	r = exec_one(reg, st, "state update");
+	if (r == 0)
+		r = op_insert(reg, kind, id, pool_of, detail, ret_op);
+	return txn_end(reg, r);
+}
+
+int registry_volume_delete_intent(registry *reg, const char *id, int64_t *ret_op)
+{
+	return LOCKED(reg, set_state_op_locked(reg, Q_VOL_SET_STATE, id, REG_STATE_DELETING,
+					       "delete_volume", "", NULL, ret_op));
+}
+
+static int expand_intent_locked(registry *reg, const char *id, uint64_t new_capacity,
+				int64_t *ret_op)
+{
+	reg_volume v;
+	char detail[32];
+	int r = get_volume_locked(reg, Q_VOL_GET, id, &v);
+
+	if (r < 0)
+		return r;
+	snprintf(detail, sizeof(detail), "%llu", (unsigned long long)new_capacity);
+	r = op_insert(reg, "expand_volume", id, v.pool, detail, ret_op);
+	reg_volume_clear(&v);
+	return r;
+}
+
+int registry_volume_expand_intent(registry *reg, const char *id, uint64_t new_capacity,
+				  int64_t *ret_op)
+{
+	return LOCKED(reg, expand_intent_locked(reg, id, new_capacity, ret_op));
+}
+
+static int expand_commit_locked(registry *reg, const char *id, uint64_t capacity, int64_t op)
+{
+	sqlite3_stmt *st;
+	int r = txn_begin(reg);
+
+	if (r < 0)
+		return r;
+	st = q(reg, Q_VOL_SET_CAPACITY);
+	bind_text(st, 1, id);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)capacity);
+	r = exec_one(reg, st, "volume capacity");
+	if (r == 0)
+		r = op_delete(reg, op);
+	return txn_end(reg, r);
+}
+
+int registry_volume_expand_commit(registry *reg, const char *id, uint64_t capacity, int64_t op)
+{
+	return LOCKED(reg, expand_commit_locked(reg, id, capacity, op));
+}
+
+static int update_int_locked(registry *reg, int which, const char *id, int64_t value)
+{
+	sqlite3_stmt *st = q(reg, which);
+
+	bind_text(st, 1, id);
+	sqlite3_bind_int64(st, 2, value);
+	return exec_one(reg, st, "update");
+}
+
+int registry_volume_set_state(registry *reg, const char *id, reg_state state)
+{
+	return LOCKED(reg, update_int_locked(reg, Q_VOL_SET_STATE, id, state));
+}
+
+int registry_volume_set_formatted(registry *reg, const char *id, bool formatted)
+{
+	return LOCKED(reg, update_int_locked(reg, Q_VOL_SET_FORMATTED, id, formatted));
+}
+
+static int set_params_locked(registry *reg, const char *id, const char *parameters)
+{
+	sqlite3_stmt *st = q(reg, Q_VOL_SET_PARAMS);
+
+	bind_text(st, 1, id);
+	bind_text(st, 2, parameters);
+	return exec_one(reg, st, "volume parameters");
+}
+
+int registry_volume_set_parameters(registry *reg, const char *id, const char *parameters)
+{
+	return LOCKED(reg, set_params_locked(reg, id, parameters));
+}
+
+/* Collects rows of a list query into a growing array. */
+#define COLLECT(reg, st, type, reader, ret, ret_n)                              \
+	({                                                                      \
+		type *_arr = NULL;                                              \
+		size_t _n = 0, _cap = 0;                                        \
+		int _rc, _r = 0;                                                \
+		while ((_rc = sqlite3_step(st)) == SQLITE_ROW) {                \
+			if (_n == _cap) {                                       \
+				size_t _nc = _cap ? _cap * 2 : 16;              \
+				type *_p = realloc(_arr, _nc * sizeof(type));   \
+				if (!_p) {                                      \
+					_r = -ENOMEM;                           \
+					break;                                  \
+				}                                               \
+				_arr = _p;                                      \
+				_cap = _nc;                                     \
+			}                                                       \
+			reader(st, &_arr[_n++]);                                \
+		}                                                               \
+		if (_r == 0 && _rc != SQLITE_ROW && _rc != SQLITE_DONE)         \
+			_r = db_error(reg, "list");                             \
+		sqlite3_reset(st);                                              \
+		*(ret) = _arr;                                                  \
+		*(ret_n) = _n;                                                  \
+		_r;                                                             \
+	})
+
+static int volume_list_locked(registry *reg, int64_t after_seq, size_t limit, reg_volume **ret,
+			      size_t *ret_n)
+{
+	sqlite3_stmt *st = q(reg, Q_VOL_LIST);
+	int r;
+
+	sqlite3_bind_int64(st, 1, after_seq);
+	sqlite3_bind_int64(st, 2, limit > INT64_MAX ? INT64_MAX : (sqlite3_int64)limit);
+	r = COLLECT(reg, st, reg_volume, read_volume, ret, ret_n);
+	if (r < 0) {
+		registry_volumes_free(*ret, *ret_n);
+		*ret = NULL;
+		*ret_n = 0;
+	}
+	return r;
+}
+
+int registry_volume_list(registry *reg, int64_t after_seq, size_t limit, reg_volume **ret,
+			 size_t *ret_n)
+{
+	return LOCKED(reg, volume_list_locked(reg, after_seq, limit, ret, ret_n));
+}
+
+void registry_volumes_free(reg_volume *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		reg_volume_clear(&v[i]);
+	free(v);
+}
+
+static int max_seq_locked(registry *reg, int64_t *ret)
+{
+	sqlite3_stmt *st = q(reg, Q_SEQ_GET);
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW)
+		*ret = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : db_error(reg, "sequence");
+}
+
+int registry_volume_max_seq(registry *reg, int64_t *ret)
+{
+	return LOCKED(reg, max_seq_locked(reg, ret));
+}
+
+static int pool_allocated_locked(registry *reg, const char *pool, uint64_t *ret)
+{
+	uint64_t total = 0;
+	int which[2] = { Q_VOL_POOL_SUM, Q_SNAP_POOL_SUM };
+
+	for (int i = 0; i < 2; i++) {
+		sqlite3_stmt *st = q(reg, which[i]);
+		bind_text(st, 1, pool);
+		int rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW)
+			total += (uint64_t)sqlite3_column_int64(st, 0);
+		sqlite3_reset(st);
+		if (rc != SQLITE_ROW)
+			return db_error(reg, "pool sum");
+	}
+	*ret = total;
+	return 0;
+}
+
+int registry_pool_allocated(registry *reg, const char *pool, uint64_t *ret_bytes)
+{
+	return LOCKED(reg, pool_allocated_locked(reg, pool, ret_bytes));
+}
+
+/* ------------------------------------------------------------------ */
+/* snapshots                                                           */
+
+static int get_snapshot_locked(registry *reg, int which, const char *key, reg_snapshot *ret)
+{
+	sqlite3_stmt *st = q(reg, which);
+	int rc;
+
+	bind_text(st, 1, key);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		read_snapshot(st, ret);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	return rc == SQLITE_DONE ? -ENOENT : db_error(reg, "snapshot lookup");
+}
+
+int registry_snapshot_get(registry *reg, const char *id, reg_snapshot *ret)
+{
+	return LOCKED(reg, get_snapshot_locked(reg, Q_SNAP_GET, id, ret));
+}
+
+int registry_snapshot_get_by_name(registry *reg, const char *name, reg_snapshot *ret)
+{
+	return LOCKED(reg, get_snapshot_locked(reg, Q_SNAP_GET_NAME, name, ret));
+}
+
+static int snapshot_create_intent_locked(registry *reg, reg_snapshot *s, int64_t *ret_op)
+{
+	sqlite3_stmt *st;
+	struct timespec ts;
+	int r = txn_begin(reg);
+
+	if (r < 0)
+		return r;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (!s->created_at) {
+		s->created_at = ts.tv_sec;
+		s->created_nanos = (int32_t)ts.tv_nsec;
+	}
+	r = seq_next(reg, &s->seq);
+	if (r == 0) {
+		st = q(reg, Q_SNAP_INSERT);
+		bind_text(st, 1, s->id);
+		bind_text(st, 2, s->name);
+		bind_text(st, 3, s->source_volume);
+		bind_text(st, 4, s->pool);
+		sqlite3_bind_int64(st, 5, (sqlite3_int64)s->size);
+		sqlite3_bind_int(st, 6, REG_STATE_CREATING);
+		sqlite3_bind_int64(st, 7, s->created_at);
+		sqlite3_bind_int(st, 8, s->created_nanos);
+		sqlite3_bind_int64(st, 9, s->seq);
+		r = exec_done(reg, st, "snapshot insert");
+	}
+	if (r == 0)
+		r = op_insert(reg, "create_snapshot", s->id, s->pool, s->source_volume, ret_op);
+	if (r == 0)
+		s->state = REG_STATE_CREATING;
+	return txn_end(reg, r);
+}
+
+int registry_snapshot_create_intent(registry *reg, reg_snapshot *s, int64_t *ret_op)
+{
+	return LOCKED(reg, snapshot_create_intent_locked(reg, s, ret_op));
+}
+
+static int snapshot_commit_locked(registry *reg, const char *id, uint64_t size, int64_t op)
+{
+	sqlite3_stmt *st;
+	int r = txn_begin(reg);
+
+	if (r < 0)
+		return r;
+	st = q(reg, Q_SNAP_SET_READY);
+	bind_text(st, 1, id);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)size);
+	r = exec_one(reg, st, "snapshot ready");
+	if (r == 0)
+		r = op_delete(reg, op);
+	return txn_end(reg, r);
+}
+
+int registry_snapshot_create_commit(registry *reg, const char *id, uint64_t size, int64_t op)
+{
+	return LOCKED(reg, snapshot_commit_locked(reg, id, size, op));
+}
+
+static int snapshot_remove_locked(registry *reg, const char *id, int64_t op)
+{
+	sqlite3_stmt *st;
+	int r = txn_begin(reg);
+
+	if (r < 0)
+		return r;
+	st = q(reg, Q_SNAP_DELETE);
+	bind_text(st, 1, id);
+	r = exec_done(reg, st, "snapshot delete");
+	if (r == 0 && op > 0)
+		r = op_delete(reg, op);
+	return txn_end(reg, r);
+}
+
+int registry_snapshot_create_abort(registry *reg, const char *id, int64_t op)
+{
+	return LOCKED(reg, snapshot_remove_locked(reg, id, op));
+}
+
+int registry_snapshot_delete_commit(registry *reg, const char *id, int64_t op)
+{
+	return LOCKED(reg, snapshot_remove_locked(reg, id, op));
+}
+
+int registry_snapshot_delete_intent(registry *reg, const char *id, int64_t *ret_op)
+{
+	return LOCKED(reg, set_state_op_locked(reg, Q_SNAP_SET_STATE, id, REG_STATE_DELETING,
+					       "delete_snapshot", "", NULL, ret_op));
+}
+
+int registry_snapshot_set_state(registry *reg, const char *id, reg_state state)
+{
+	return LOCKED(reg, update_int_locked(reg, Q_SNAP_SET_STATE, id, state));
+}
+
+static int snapshot_list_locked(registry *reg, const char *source_volume, int64_t after_seq,
+				size_t limit, reg_snapshot **ret, size_t *ret_n)
+{
+	sqlite3_stmt *st = q(reg, source_volume ? Q_SNAP_LIST_SRC : Q_SNAP_LIST);
+	int r;
+
+	sqlite3_bind_int64(st, 1, after_seq);
+	sqlite3_bind_int64(st, 2, limit > INT64_MAX ? INT64_MAX : (sqlite3_int64)limit);
+	if (source_volume)
+		bind_text(st, 3, source_volume);
+	r = COLLECT(reg, st, reg_snapshot, read_snapshot, ret, ret_n);
+	if (r < 0) {
+		registry_snapshots_free(*ret, *ret_n);
+		*ret = NULL;
+		*ret_n = 0;
+	}
+	return r;
+}
+
+int registry_snapshot_list(registry *reg, const char *source_volume, int64_t after_seq,
+			   size_t limit, reg_snapshot **ret, size_t *ret_n)
+{
+	return LOCKED(reg, snapshot_list_locked(reg, source_volume, after_seq, limit, ret, ret_n));
+}
+
+void registry_snapshots_free(reg_snapshot *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		reg_snapshot_clear(&s[i]);
+	free(s);
+}
+
+static int count_locked(registry *reg, int which, const char *key, size_t *ret)
+{
+	sqlite3_stmt *st = q(reg, which);
+	int rc;
+
+	bind_text(st, 1, key);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*ret = (size_t)sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : db_error(reg, "count");
+}
+
+int registry_snapshot_count_of(registry *reg, const char *volume_id, size_t *ret)
+{
+	return LOCKED(reg, count_locked(reg, Q_SNAP_COUNT_SRC, volume_id, ret));
+}
+
+/* ------------------------------------------------------------------ */
+/* publications                                                        */
+
+static int pub_add_locked(registry *reg, const char *volume_id, const char *node_id, bool ro)
+{
+	sqlite3_stmt *st = q(reg, Q_PUB_ADD);
+
+	bind_text(st, 1, volume_id);
+	bind_text(st, 2, node_id);
+	sqlite3_bind_int(st, 3, ro);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)time(NULL));
+	return exec_done(reg, st, "publication insert");
+}
+
+int registry_publication_add(registry *reg, const char *volume_id, const char *node_id,
+			     bool readonly)
+{
+	return LOCKED(reg, pub_add_locked(reg, volume_id, node_id, readonly));
+}
+
+static int pub_get_locked(registry *reg, const char *volume_id, const char *node_id, bool *ro)
+{
+	sqlite3_stmt *st = q(reg, Q_PUB_GET);
+	int rc;
+
+	bind_text(st, 1, volume_id);
+	bind_text(st, 2, node_id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && ro)
+		*ro = sqlite3_column_int(st, 0) != 0;
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	return rc == SQLITE_DONE ? -ENOENT : db_error(reg, "publication lookup");
+}
+
+int registry_publication_get(registry *reg, const char *volume_id, const char *node_id,
+			     bool *ret_readonly)
+{
+	return LOCKED(reg, pub_get_locked(reg, volume_id, node_id, ret_readonly));
+}
+
+static int pub_remove_locked(registry *reg, const char *volume_id, const char *node_id)
+{
+	sqlite3_stmt *st = q(reg, Q_PUB_REMOVE);
+
+	bind_text(st, 1, volume_id);
+	bind_text(st, 2, node_id);
+	return exec_done(reg, st, "publication delete");
+}
+
+int registry_publication_remove(registry *reg, const char *volume_id, const char *node_id)
+{
+	return LOCKED(reg, pub_remove_locked(reg, volume_id, node_id));
+}
+
+int registry_publication_count_node(registry *reg, const char *node_id, size_t *ret)
+{
+	return LOCKED(reg, count_locked(reg, Q_PUB_COUNT_NODE, node_id, ret));
+}
+
+static void read_str(sqlite3_stmt *st, char **out)
+{
+	*out = dup_col(st, 0);
+}
+
+static int pub_nodes_locked(registry *reg, const char *volume_id, char ***ret)
+{
+	sqlite3_stmt *st = q(reg, Q_PUB_NODES);
+	char **arr;
+	size_t n;
+	int r;
+
+	bind_text(st, 1, volume_id);
+	r = COLLECT(reg, st, char *, read_str, &arr, &n);
+	if (r == 0) {
+		char **p = realloc(arr, (n + 1) * sizeof(*p));
+		if (!p) {
+			r = -ENOMEM;
+		} else {
+			p[n] = NULL;
+			*ret = p;
+			return 0;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		free(arr[i]);
+	free(arr);
+	return r;
+}
+
+int registry_publication_nodes(registry *reg, const char *volume_id, char ***ret)
+{
+	return LOCKED(reg, pub_nodes_locked(reg, volume_id, ret));
+}
+
+void registry_strv_free(char **v)
+{
+	if (!v)
+		return;
+	for (char **p = v; *p; p++)
+		free(*p);
+	free(v);
+}
+
+/* ------------------------------------------------------------------ */
+/* journal                                                             */
+
+static void read_op(sqlite3_stmt *st, reg_op *op)
+{
+	memset(op, 0, sizeof(*op));
+	op->id = sqlite3_column_int64(st, 0);
+	copy_col(op->kind, sizeof(op->kind), st, 1);
+	copy_col(op->object, sizeof(op->object), st, 2);
+	copy_col(op->pool, sizeof(op->pool), st, 3);
+	op->detail = dup_col(st, 4);
+}
+
+static int op_list_locked(registry *reg, reg_op **ret, size_t *ret_n)
+{
+	sqlite3_stmt *st = q(reg, Q_OP_LIST);
+	int r = COLLECT(reg, st, reg_op, read_op, ret, ret_n);
+
+	if (r < 0) {
+		registry_ops_free(*ret, *ret_n);
+		*ret = NULL;
+		*ret_n = 0;
+	}
+	return r;
+}
+
+int registry_op_list(registry *reg, reg_op **ret, size_t *ret_n)
+{
+	return LOCKED(reg, op_list_locked(reg, ret, ret_n));
+}
+
+void registry_ops_free(reg_op *ops, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		reg_op_clear(&ops[i]);
+	free(ops);
+}
+
+int registry_op_remove(registry *reg, int64_t op)
+{
+	return LOCKED(reg, op_delete(reg, op));
+}

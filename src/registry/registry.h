@@ -1,0 +1,163 @@
+/*
+ * registry.h - the driver's durable metadata in SQLite (WAL mode).
+ *
+ * Volumes, snapshots, publications and an operations journal. A mutation
+ * of pool state is always: an *intent* transaction (the record in its
+ * transitional state plus a journal entry), the pool action, then a
+ * *commit* or *abort* transaction that settles the record and removes the
+ * journal entry. A crash between the two leaves the journal entry, and
+ * store recovery finishes or undoes it.
+ *
+ * Durability: synchronous=NORMAL in WAL mode, so a committed transaction
+ * survives a process crash (kill -9). A power loss may lose the newest
+ * transactions; recovery then finds pool objects without records and
+ * reports or removes them as orphans.
+ *
+ * Thread safety: every function takes the registry's mutex.
+ * Return values: 0 on success, -ENOENT when a record is missing, -EEXIST
+ * on a uniqueness conflict, -EIO on SQLite failures (logged).
+ */
+#ifndef DYNVOL_REGISTRY_H
+#define DYNVOL_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "status.h"
+
+#define REG_ID_MAX 64
+#define REG_POOL_MAX 64
+#define REG_FS_MAX 16
+
+typedef struct registry registry;
+
+typedef enum {
+	REG_STATE_CREATING,
+	REG_STATE_READY,
+	REG_STATE_DELETING,
+	REG_STATE_MISSING, /* the record's pool object vanished */
+	REG_STATE_MAX,
+} reg_state;
+
+const char *reg_state_to_string(reg_state s);
+
+typedef enum { REG_SOURCE_NONE, REG_SOURCE_SNAPSHOT, REG_SOURCE_VOLUME } reg_source_kind;
+
+typedef struct {
+	char id[REG_ID_MAX];
+	char *name;             /* CSI request name */
+	char pool[REG_POOL_MAX];
+	uint64_t capacity;      /* bytes */
+	bool block;             /* raw block access, else mount */
+	char fs_type[REG_FS_MAX];
+	reg_source_kind source_kind;
+	char source_id[REG_ID_MAX];
+	char *parameters;       /* canonical JSON of the accepted parameters */
+	reg_state state;
+	bool formatted;         /* the node formatted it once: never again */
+	int64_t created_at;     /* unix seconds */
+	int64_t seq;            /* creation order; the ListVolumes cursor */
+} reg_volume;
+
+typedef struct {
+	char id[REG_ID_MAX];
+	char *name;
+	char source_volume[REG_ID_MAX];
+	char pool[REG_POOL_MAX];
+	uint64_t size;
+	reg_state state;
+	int64_t created_at;     /* unix seconds */
+	int32_t created_nanos;
+	int64_t seq;
+} reg_snapshot;
+
+typedef struct {
+	int64_t id;
+	char kind[32];          /* "create_volume", "delete_volume", ... */
+	char object[REG_ID_MAX];
+	char pool[REG_POOL_MAX];
+	char *detail;           /* kind-specific, e.g. the new size */
+} reg_op;
+
+/* Frees the heap strings inside (not the struct). NULL-safe. */
+void reg_volume_clear(reg_volume *v);
+void reg_snapshot_clear(reg_snapshot *s);
+void reg_op_clear(reg_op *op);
+
+/* Opens (creating or migrating) the database at path. */
+int registry_open(registry **ret, const char *path, dv_status *err);
+void registry_close(registry *reg);
+/* A cheap query: the database answers. For Probe. */
+int registry_ping(registry *reg);
+
+/* --- volumes --- */
+int registry_volume_get(registry *reg, const char *id, reg_volume *ret);
+int registry_volume_get_by_name(registry *reg, const char *name, reg_volume *ret);
+/* Intent: inserts v in state CREATING (v->seq assigned) and a journal
+ * entry of kind with detail. -EEXIST if the id or name is taken. */
+int registry_volume_create_intent(registry *reg, reg_volume *v, const char *kind,
+				  const char *detail, int64_t *ret_op);
+/* Commit: READY with the actual capacity; the journal entry goes. */
+int registry_volume_create_commit(registry *reg, const char *id, uint64_t capacity, int64_t op);
+/* Abort: the record and the journal entry go. */
+int registry_volume_create_abort(registry *reg, const char *id, int64_t op);
+/* Intent to delete: state DELETING plus a journal entry. */
+int registry_volume_delete_intent(registry *reg, const char *id, int64_t *ret_op);
+/* The record, its publications and the journal entry go. */
+int registry_volume_delete_commit(registry *reg, const char *id, int64_t op);
+/* Journal entry for a resize to new_capacity; commit sets it. */
+int registry_volume_expand_intent(registry *reg, const char *id, uint64_t new_capacity,
+				  int64_t *ret_op);
+int registry_volume_expand_commit(registry *reg, const char *id, uint64_t capacity, int64_t op);
+int registry_volume_set_state(registry *reg, const char *id, reg_state state);
+int registry_volume_set_formatted(registry *reg, const char *id, bool formatted);
+int registry_volume_set_parameters(registry *reg, const char *id, const char *parameters);
+
+/* Up to limit volumes with seq > after_seq, in seq order. *ret is an array
+ * the caller frees with registry_volumes_free. */
+int registry_volume_list(registry *reg, int64_t after_seq, size_t limit, reg_volume **ret,
+			 size_t *ret_n);
+void registry_volumes_free(reg_volume *v, size_t n);
+/* The highest seq handed out so far (0 when none). */
+int registry_volume_max_seq(registry *reg, int64_t *ret);
+/* Number of volumes, and the sum of capacities per pool (for accounting). */
+int registry_pool_allocated(registry *reg, const char *pool, uint64_t *ret_bytes);
+
+/* --- snapshots --- */
+int registry_snapshot_get(registry *reg, const char *id, reg_snapshot *ret);
+int registry_snapshot_get_by_name(registry *reg, const char *name, reg_snapshot *ret);
+int registry_snapshot_create_intent(registry *reg, reg_snapshot *s, int64_t *ret_op);
+int registry_snapshot_create_commit(registry *reg, const char *id, uint64_t size, int64_t op);
+int registry_snapshot_create_abort(registry *reg, const char *id, int64_t op);
+int registry_snapshot_delete_intent(registry *reg, const char *id, int64_t *ret_op);
+int registry_snapshot_delete_commit(registry *reg, const char *id, int64_t op);
+int registry_snapshot_set_state(registry *reg, const char *id, reg_state state);
+/* Snapshots with seq > after_seq, optionally only of source_volume. */
+int registry_snapshot_list(registry *reg, const char *source_volume, int64_t after_seq,
+			   size_t limit, reg_snapshot **ret, size_t *ret_n);
+void registry_snapshots_free(reg_snapshot *s, size_t n);
+/* Number of snapshots whose source is volume id. */
+int registry_snapshot_count_of(registry *reg, const char *volume_id, size_t *ret);
+
+/* --- publications (ControllerPublishVolume) --- */
+int registry_publication_add(registry *reg, const char *volume_id, const char *node_id,
+			     bool readonly);
+/* -ENOENT when absent. */
+int registry_publication_get(registry *reg, const char *volume_id, const char *node_id,
+			     bool *ret_readonly);
+int registry_publication_remove(registry *reg, const char *volume_id, const char *node_id);
+int registry_publication_count_node(registry *reg, const char *node_id, size_t *ret);
+/* Node IDs the volume is published to (NULL-terminated array; free with
+ * registry_strv_free). */
+int registry_publication_nodes(registry *reg, const char *volume_id, char ***ret);
+void registry_strv_free(char **v);
+
+/* --- journal --- */
+/* Every unfinished operation, oldest first. */
+int registry_op_list(registry *reg, reg_op **ret, size_t *ret_n);
+void registry_ops_free(reg_op *ops, size_t n);
+/* Removes a journal entry (recovery finished or undid it). */
+int registry_op_remove(registry *reg, int64_t op);
+
+#endif
