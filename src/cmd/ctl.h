@@ -27,5 +27,6 @@ void ctl_print_json(const ProtobufCMessage *resp);
 
 int ctl_identity(ctl_ctx *ctx, int argc, char **argv);
 int ctl_bench(ctl_ctx *ctx, int argc, char **argv);
+int ctl_controller(ctl_ctx *ctx, int argc, char **argv);
 
 #endif

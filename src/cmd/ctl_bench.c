@@ -111,7 +111,7 @@ int ctl_bench(ctl_ctx *ctx, int argc, char **argv)
 	const bench_method *m = NULL;
 	int c;
 
-	optind = 1;
+	optind = 0; /* 0 re-initialises glibc getopt after the main scan */
 	while ((c = getopt_long(argc, argv, "c:d:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':

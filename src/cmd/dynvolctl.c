@@ -30,6 +30,8 @@ static void usage(FILE *f)
 	      "  identity info       GetPluginInfo: driver name and version\n"
 	      "  identity caps       GetPluginCapabilities\n"
 	      "  identity probe      Probe: is the driver ready\n"
+	      "  controller ...      Controller RPCs: create, delete, list, publish, expand,\n"
+	      "                      snapshot, capacity... (controller --help)\n"
 	      "  bench METHOD        load test: bench --help for options\n"
 	      "\n"
 	      "Exit status: the gRPC status code of the call (0 OK, 4 DEADLINE_EXCEEDED,\n"
@@ -120,6 +122,8 @@ int main(int argc, char **argv)
 	const char *group = argv[optind];
 	if (strcmp(group, "identity") == 0) {
 		ret = ctl_identity(&ctx, argc - optind, argv + optind);
+	} else if (strcmp(group, "controller") == 0) {
+		ret = ctl_controller(&ctx, argc - optind, argv + optind);
 	} else if (strcmp(group, "bench") == 0) {
 		ret = ctl_bench(&ctx, argc - optind, argv + optind);
 	} else {

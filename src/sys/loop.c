@@ -19,23 +19,28 @@
  *
  * Flags: never LO_FLAGS_AUTOCLEAR (devices outlive the driver process and
  * are found again after a restart), never LO_FLAGS_PARTSCAN (a tenant's
- * image must not make the host create partition devices for it).
+ * image must not make the host create partition devices for it). A device
+ * found for reuse that carries a deferred detach (someone ran losetup -d
+ * while it was open) has it cleared, so it keeps that promise too. An
+ * existing device whose read-only flag differs from the request is not
+ * reused: -EBUSY.
  *
  * Direct I/O: LO_FLAGS_DIRECT_IO is passed to LOOP_CONFIGURE. Observed on
- * 6.18: the kernel accepts it on ext4, xfs and tmpfs (tmpfs has O_DIRECT
- * since 6.6) and on a file system without direct I/O (ramfs) it attaches
+ * 6.18: the kernel accepts it for files on ext4 and tmpfs (tmpfs has
+ * O_DIRECT since 6.6); for a file system without direct I/O (ramfs) it attaches
  * anyway and silently clears the flag (LOOP_GET_STATUS64 then shows
  * buffered). Kernels that instead refuse with EINVAL get a second
  * LOOP_CONFIGURE without the flag. Either way the result is buffered I/O,
  * not an error, and it is logged.
  *
  * Detach and "still in use": LOOP_CLR_FD does NOT fail with EBUSY on a
- * device that is mounted or open (not since 2.6.x; verified on 6.18): it
+ * device that is mounted or open (verified on 6.18, long the case): it
  * returns 0 and turns on LO_FLAGS_AUTOCLEAR, so the device silently goes
  * away at its last close - e.g. when a pod's mount is unmounted later. That
  * is not what a driver that thinks it still owns the device wants. So:
  *  1. open the device O_EXCL: fails with EBUSY while it is mounted or
- *     claimed by device-mapper, md, swap, mkfs... -> -EBUSY, untouched;
+ *     claimed by device-mapper, md, swap, or a tool that opens it O_EXCL
+ *     (mkfs does) -> -EBUSY, untouched;
  *  2. LOOP_CLR_FD; if we were the only opener the kernel moves the device
  *     to "rundown" (LOOP_GET_STATUS64 -> ENXIO) and detaches it when we
  *     close our fd -> 0;
@@ -224,7 +229,9 @@ static int loop_configure(int loop_fd, int backing_fd, bool read_only, bool dire
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.fd = (uint32_t)backing_fd;
-	cfg.info.lo_flags = (read_only ? LO_FLAGS_READ_ONLY : 0) | (direct_io ? LO_FLAGS_DIRECT_IO : 0);
+	cfg.info.lo_flags = read_only ? LO_FLAGS_READ_ONLY : 0;
+	if (direct_io)
+		cfg.info.lo_flags |= LO_FLAGS_DIRECT_IO;
 	if (ioctl(loop_fd, LOOP_CONFIGURE, &cfg) == 0)
 		return 0;
 	if (errno != EINVAL || !direct_io)
@@ -265,6 +272,49 @@ static int loop_check_backing(int backing_fd, bool read_only, struct stat *ret_s
 	return 0;
 }
 
+static int loop_set_status_retry(int fd, const struct loop_info64 *info)
+{
+	int tries;
+
+	for (tries = 0; tries < LOOP_SET_STATUS_MAX_TRIES; tries++) {
+		if (ioctl(fd, LOOP_SET_STATUS64, info) == 0)
+			return 0;
+		if (errno != EAGAIN && errno != EINTR)
+			return -errno;
+		sleep_ms(100);
+	}
+	return -EAGAIN;
+}
+
+/* Takes back a deferred detach (LO_FLAGS_AUTOCLEAR, e.g. from an earlier
+ * "losetup -d" while the device was in use) on a device we are about to
+ * hand out again: the header promises it lives until sys_loop_detach().
+ * An autoclear device always has another opener (it would be gone
+ * otherwise), so our open and close here cannot trigger the detach. */
+static int loop_clear_autoclear(int n)
+{
+	struct loop_info64 info;
+	char path[LOOP_DEV_PATH_MIN];
+	int fd, r;
+
+	r = loop_dev_path(path, sizeof(path), n);
+	if (r < 0)
+		return r;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	memset(&info, 0, sizeof(info));
+	if (ioctl(fd, LOOP_GET_STATUS64, &info) < 0) {
+		r = -errno;
+		goto done;
+	}
+	info.lo_flags &= ~(uint32_t)LO_FLAGS_AUTOCLEAR;
+	r = loop_set_status_retry(fd, &info);
+done:
+	close(fd);
+	return r;
+}
+
 int sys_loop_attach(int backing_fd, bool read_only, bool direct_io, char *ret_dev, size_t len)
 {
 	struct loop_info64 info;
@@ -295,6 +345,11 @@ int sys_loop_attach(int backing_fd, bool read_only, bool direct_io, char *ret_de
 			goto done;
 		}
 		n = r;
+		if (info.lo_flags & LO_FLAGS_AUTOCLEAR) {
+			r = loop_clear_autoclear(n);
+			if (r < 0)
+				goto done;
+		}
 		goto found;
 	}
 	if (r != -ENOENT)
@@ -330,9 +385,8 @@ int sys_loop_attach(int backing_fd, bool read_only, bool direct_io, char *ret_de
 			memset(&info, 0, sizeof(info));
 			if (ioctl(lfd, LOOP_GET_STATUS64, &info) == 0 &&
 			    !(info.lo_flags & LO_FLAGS_DIRECT_IO))
-				dv_log(DV_LOG_INFO,
-				       "%s: backing file system refused direct I/O, using buffered I/O",
-				       path);
+				dv_log(DV_LOG_INFO, "%s: no direct I/O on the backing file system, "
+				       "using buffered I/O", path);
 		}
 		close(lfd);
 		if (r == -EBUSY)
@@ -406,20 +460,6 @@ int sys_loop_refresh_capacity(const char *dev)
 	return r;
 }
 
-static int loop_set_status_retry(int fd, const struct loop_info64 *info)
-{
-	int tries;
-
-	for (tries = 0; tries < LOOP_SET_STATUS_MAX_TRIES; tries++) {
-		if (ioctl(fd, LOOP_SET_STATUS64, info) == 0)
-			return 0;
-		if (errno != EAGAIN && errno != EINTR)
-			return -errno;
-		sleep_ms(100);
-	}
-	return -EAGAIN;
-}
-
 int sys_loop_detach(const char *dev)
 {
 	struct loop_info64 before, after;
@@ -458,10 +498,8 @@ int sys_loop_detach(const char *dev)
 		after.lo_flags &= ~(uint32_t)LO_FLAGS_AUTOCLEAR;
 		s = loop_set_status_retry(fd, &after);
 		if (s < 0)
-			dv_log(DV_LOG_WARN,
-			       "%s: in use; could not cancel the deferred detach (%s), it goes away "
-			       "at its last close",
-			       dev, strerror(-s));
+			dv_log(DV_LOG_WARN, "%s: in use; could not cancel the deferred detach "
+			       "(%s), it goes away at its last close", dev, strerror(-s));
 	}
 done:
 	close(fd);

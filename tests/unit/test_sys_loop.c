@@ -146,8 +146,8 @@ static int teardown(void **state)
 static int make_image(loop_fixture *f, int i, const char *dir, uint64_t size)
 {
 	/* Unique also in a shared directory like /dev/shm. */
-	snprintf(f->files[i], sizeof(f->files[i]), "%s/dynvol-loop-test-%ld-img%d", dir ? dir : f->dir,
-		 (long)getpid(), i);
+	snprintf(f->files[i], sizeof(f->files[i]), "%s/dynvol-loop-test-%ld-img%d",
+		 dir ? dir : f->dir, (long)getpid(), i);
 	f->fds[i] = open(f->files[i], O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	assert_true(f->fds[i] >= 0);
 	assert_int_equal(ftruncate(f->fds[i], (off_t)size), 0);
@@ -366,6 +366,41 @@ static void test_detach_busy_open(void **state)
 	assert_int_equal(sys_loop_detach(dev), -ENXIO);
 }
 
+/* Someone ran "losetup -d" on our device while it was open: the kernel
+ * armed a deferred detach. Attaching the same file again hands out the
+ * same device and disarms it, so it keeps living until sys_loop_detach. */
+static void test_attach_disarms_deferred_detach(void **state)
+{
+	loop_fixture *f = *state;
+	char dev[32], dev2[32];
+	int fd, n;
+
+	require_loop();
+	fd = make_image(f, 0, NULL, 16 * MiB);
+	n = attach(f, fd, false, false, dev);
+	assert_true(n >= 0);
+	/* A user of the device (say a pod's raw block volume)... */
+	f->held_fd = open(dev, O_RDONLY | O_CLOEXEC);
+	assert_true(f->held_fd >= 0);
+	/* ... and losetup -d from another opener. */
+	{
+		int other = open(dev, O_RDONLY | O_CLOEXEC);
+
+		assert_true(other >= 0);
+		assert_int_equal(ioctl(other, LOOP_CLR_FD, 0), 0);
+		close(other);
+	}
+	assert_true(loop_flags(dev) & LO_FLAGS_AUTOCLEAR);
+
+	assert_int_equal(attach(f, fd, false, false, dev2), n);
+	assert_false(loop_flags(dev) & LO_FLAGS_AUTOCLEAR);
+	close(f->held_fd);
+	f->held_fd = -1;
+	/* Still there after the last other opener closed. */
+	assert_int_equal(count_devices_for(fd), 1);
+	assert_int_equal(detach_retry(dev), 0);
+}
+
 /* Mounted: -EBUSY without touching the device; detach works after the
  * unmount. */
 static void test_detach_busy_mounted(void **state)
@@ -422,7 +457,8 @@ static void test_concurrent_attach(void **state)
 			const char *file = f->files[i % 2 ? 0 : 1 + (i / 2) % 2];
 			char dev[32];
 			int cfd = open(file, O_RDWR | O_CLOEXEC);
-			int n = cfd < 0 ? -errno : sys_loop_attach(cfd, false, false, dev, sizeof(dev));
+			int n = cfd < 0 ? -errno
+					: sys_loop_attach(cfd, false, false, dev, sizeof(dev));
 
 			if (write(pipes[i][1], &n, sizeof(n)) != sizeof(n))
 				_exit(2);
@@ -541,20 +577,50 @@ static void test_bad_arguments(void **state)
 	assert_int_equal(sys_blockdev_size("/dev/dynvol-does-not-exist", &size), -ENOENT);
 }
 
+/* Open descriptors of this process: equal before and after the tests, or
+ * something leaked one on some path. */
+static int count_open_fds(void)
+{
+	struct dirent *de;
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
 int main(void)
 {
+	int fds_before, fds_after, failed;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_attach_find_grow_detach, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_direct_io, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_detach_busy_open, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_attach_disarms_deferred_detach, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_detach_busy_mounted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_attach, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_attach_races_foreign_attacher, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_attach_races_foreign_attacher, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
 	};
 
 	if (!loop_available())
-		print_message("note: not root or no /dev/loop-control: loop tests will be skipped\n");
-	return cmocka_run_group_tests(tests, NULL, NULL);
+		print_message("note: not root or no /dev/loop-control: "
+			      "loop tests will be skipped\n");
+	fds_before = count_open_fds();
+	failed = cmocka_run_group_tests(tests, NULL, NULL);
+	fds_after = count_open_fds();
+	if (fds_after != fds_before) {
+		print_error("descriptor leak: %d open before the tests, %d after\n", fds_before,
+			    fds_after);
+		return failed + 1;
+	}
+	return failed;
 }

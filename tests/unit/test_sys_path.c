@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -95,7 +96,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	path_fixture *f = *state;
-	char cmd[256];
+	char p[256];
 
 	if (!f)
 		return 0;
@@ -107,20 +108,20 @@ static int teardown(void **state)
 	 * rather than through a shell. */
 	{
 		static const char *const rel[] = {
-			"root/sub/file", "root/sub/new", "root/new", "root/link_out", "root/link_up",
-			"root/link_in", "root/dangling", "root/file", "root/mnt/x",
+			"root/sub/file", "root/sub/new", "root/new", "root/link_out",
+			"root/link_up", "root/link_in", "root/dangling", "root/file", "root/mnt/x",
 			"outside/secret", "outside/created-through-link", "outside/escaped",
 		};
 		size_t i;
 
 		for (i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
-			snprintf(cmd, sizeof(cmd), "%s/%s", f->tmp, rel[i]);
-			unlink(cmd);
+			snprintf(p, sizeof(p), "%s/%s", f->tmp, rel[i]);
+			unlink(p);
 		}
-		snprintf(cmd, sizeof(cmd), "%s/root/mnt", f->tmp);
-		rmdir(cmd);
-		snprintf(cmd, sizeof(cmd), "%s/root/sub", f->tmp);
-		rmdir(cmd);
+		snprintf(p, sizeof(p), "%s/root/mnt", f->tmp);
+		rmdir(p);
+		snprintf(p, sizeof(p), "%s/root/sub", f->tmp);
+		rmdir(p);
 		rmdir(f->root);
 		rmdir(f->outside);
 		rmdir(f->tmp);
@@ -213,7 +214,8 @@ static void test_create_beneath(void **state)
 	snprintf(p, sizeof(p), "%s/created-through-link", f->outside);
 	assert_int_equal(access(p, F_OK), -1);
 	/* ... nor through a climbing path. */
-	assert_int_equal(sys_open_beneath(f->root_fd, "../outside/escaped", O_WRONLY | O_CREAT, 0600),
+	assert_int_equal(sys_open_beneath(f->root_fd, "../outside/escaped", O_WRONLY | O_CREAT,
+					  0600),
 			 -EXDEV);
 	snprintf(p, sizeof(p), "%s/escaped", f->outside);
 	assert_int_equal(access(p, F_OK), -1);
@@ -321,8 +323,26 @@ static void test_name_is_safe(void **state)
 	free(unterminated);
 }
 
+/* Open descriptors of this process: equal before and after the tests, or
+ * something leaked one on some path. */
+static int count_open_fds(void)
+{
+	struct dirent *de;
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
 int main(void)
 {
+	int fds_before, fds_after, failed;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_open_inside, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_escapes_dotdot_and_absolute, setup, teardown),
@@ -332,5 +352,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_no_mount_crossing, setup, teardown),
 		cmocka_unit_test(test_name_is_safe),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	fds_before = count_open_fds();
+	failed = cmocka_run_group_tests(tests, NULL, NULL);
+	fds_after = count_open_fds();
+	if (fds_after != fds_before) {
+		print_error("descriptor leak: %d open before the tests, %d after\n", fds_before,
+			    fds_after);
+		return failed + 1;
+	}
+	return failed;
 }

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -391,8 +392,26 @@ static void test_xfs_reflink(void **state)
 	f->attached = false;
 }
 
+/* Open descriptors of this process: equal before and after the tests, or
+ * something leaked one on some path. */
+static int count_open_fds(void)
+{
+	struct dirent *de;
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
 int main(void)
 {
+	int fds_before, fds_after, failed;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_sparse_copy_keeps_holes, setup_tmp, teardown),
 		cmocka_unit_test_setup_teardown(test_clone_falls_back_tmp, setup_tmp, teardown),
@@ -403,5 +422,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_arguments, setup_tmp, teardown),
 		cmocka_unit_test_setup_teardown(test_xfs_reflink, setup_tmp, teardown),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	fds_before = count_open_fds();
+	failed = cmocka_run_group_tests(tests, NULL, NULL);
+	fds_after = count_open_fds();
+	if (fds_after != fds_before) {
+		print_error("descriptor leak: %d open before the tests, %d after\n", fds_before,
+			    fds_after);
+		return failed + 1;
+	}
+	return failed;
 }

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -195,8 +196,8 @@ static void test_stdin_is_devnull(void **state)
  * forgot to mark close-on-exec. */
 static void test_no_fd_leak(void **state)
 {
-	const char *const probe[] = { "/bin/sh", "-c", "[ -e /proc/self/fd/77 ] && echo leaked; exit 0",
-				      NULL };
+	const char *const probe[] = { "/bin/sh", "-c",
+				      "[ -e /proc/self/fd/77 ] && echo leaked; exit 0", NULL };
 	char out[32];
 	int fd = open("/dev/null", O_RDONLY); /* deliberately without O_CLOEXEC */
 
@@ -211,8 +212,8 @@ static void test_no_fd_leak(void **state)
 /* An ignored SIGPIPE (as a server sets it) is not inherited. */
 static void test_signals_reset(void **state)
 {
-	const char *const probe[] = { "/bin/sh", "-c", "/bin/sleep 5 & kill -PIPE $!; wait $!; echo $?",
-				      NULL };
+	const char *const probe[] = { "/bin/sh", "-c",
+				      "/bin/sleep 5 & kill -PIPE $!; wait $!; echo $?", NULL };
 	struct sigaction ign = { .sa_handler = SIG_IGN }, old;
 	char out[16];
 
@@ -224,8 +225,26 @@ static void test_signals_reset(void **state)
 	assert_string_equal(out, "141\n");
 }
 
+/* Open descriptors of this process: equal before and after the tests, or
+ * something leaked one on some path. */
+static int count_open_fds(void)
+{
+	struct dirent *de;
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
 int main(void)
 {
+	int fds_before, fds_after, failed;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_exit_codes),
 		cmocka_unit_test(test_capture),
@@ -239,5 +258,13 @@ int main(void)
 		cmocka_unit_test(test_no_fd_leak),
 		cmocka_unit_test(test_signals_reset),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	fds_before = count_open_fds();
+	failed = cmocka_run_group_tests(tests, NULL, NULL);
+	fds_after = count_open_fds();
+	if (fds_after != fds_before) {
+		print_error("descriptor leak: %d open before the tests, %d after\n", fds_before,
+			    fds_after);
+		return failed + 1;
+	}
+	return failed;
 }
