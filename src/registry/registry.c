@@ -395,7 +395,7 @@ int registry_open(registry **ret, const char *path, dv_status *err)
 	sqlite3_busy_timeout(reg->db, 5000);
 	/* WAL + NORMAL: a commit survives kill -9; see the header. */
 	if (sqlite3_exec(reg->db,
-			 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+			 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-1024; "
 			 "PRAGMA foreign_keys=ON; PRAGMA secure_delete=OFF;",
 			 NULL, NULL, &msg) != SQLITE_OK) {
 		dv_status_set(err, DV_UNAVAILABLE, "registry %s: %s", path, msg ? msg : "pragma failed");

@@ -263,7 +263,7 @@ int sys_copy_file(int src_fd, int dst_fd, bool force_copy, const volatile bool *
 		  sys_copy_method *ret_method)
 {
 	struct stat src_st, dst_st;
-	int r;
+	int fl, r;
 
 	if (fstat(src_fd, &src_st) < 0 || fstat(dst_fd, &dst_st) < 0)
 		return -errno;
@@ -276,6 +276,13 @@ int sys_copy_file(int src_fd, int dst_fd, bool force_copy, const volatile bool *
 	 * caller may not expect to lose. */
 	if (dst_st.st_size != 0)
 		return -ENOTEMPTY;
+	/* pwrite on an O_APPEND fd ignores the offset and would pack the
+	 * extents together. */
+	fl = fcntl(dst_fd, F_GETFL);
+	if (fl < 0)
+		return -errno;
+	if (fl & O_APPEND)
+		return -EINVAL;
 
 	if (!force_copy) {
 		if (copy_cancelled(cancel))

@@ -297,6 +297,12 @@ static void test_bad_arguments(void **state)
 	assert_int_equal(sys_copy_file(dfd, f->dst_fd, true, NULL, &how), -EINVAL);
 	close(dfd);
 	assert_int_equal(sys_copy_file(-1, f->dst_fd, true, NULL, &how), -EBADF);
+	/* O_APPEND would make pwrite ignore offsets. */
+	close(f->dst_fd);
+	unlink(f->dst);
+	f->dst_fd = open(f->dst, O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
+	assert_true(f->dst_fd >= 0);
+	assert_int_equal(sys_copy_file(f->src_fd, f->dst_fd, true, NULL, &how), -EINVAL);
 }
 
 /* xfs with reflink=1 on a loop device made with our own loop code. */
