@@ -52,6 +52,7 @@ test-asan: build-asan
 
 bench: build
 	$(PYTHON) bench/rpc.py --build $(BUILD)
+	$(PYTHON) bench/controller.py --build $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
