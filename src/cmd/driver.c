@@ -26,6 +26,7 @@
 
 #define DEFAULT_STATE_DIR "/var/lib/dynvol"
 #define DEFAULT_DRIVER_NAME "csi.dynvol.io"
+#define DYNVOL_NODE_REGISTER(s, d) 0 /* TEMP until sys/mount lands */
 
 static rpc_server *volatile running_server;
 
@@ -53,6 +54,9 @@ static void usage(FILE *f)
 	      "  --max-msg-size N     largest request in bytes (default 4194304)\n"
 	      "  --workers N          handler threads (default 8)\n"
 	      "  --grace-period DUR   drain time on SIGTERM, e.g. 30s (default 30s)\n"
+	      "  --path-prefix DIR    node targets must lie beneath DIR (repeatable;\n"
+	      "                       default /var/lib/kubelet)\n"
+	      "  --max-volumes-per-node N  reported by NodeGetInfo, enforced by publish\n"
 	      "  -h, --help           show this help\n"
 	      "\n"
 	      "Without a config file the driver serves one 'dir' pool at\n"
@@ -168,6 +172,7 @@ int cmd_driver(int argc, char **argv)
 	enum {
 		OPT_ENDPOINT = 256, OPT_MODE, OPT_NODE_ID, OPT_DRIVER_NAME, OPT_STATE_DIR,
 		OPT_CONFIG, OPT_LOG_LEVEL, OPT_LOG_FORMAT, OPT_MAX_MSG, OPT_WORKERS, OPT_GRACE,
+		OPT_PATH_PREFIX, OPT_MAX_VOLUMES,
 	};
 	static const struct option longopts[] = {
 		{ "endpoint", required_argument, NULL, OPT_ENDPOINT },
@@ -181,11 +186,16 @@ int cmd_driver(int argc, char **argv)
 		{ "max-msg-size", required_argument, NULL, OPT_MAX_MSG },
 		{ "workers", required_argument, NULL, OPT_WORKERS },
 		{ "grace-period", required_argument, NULL, OPT_GRACE },
+		{ "path-prefix", required_argument, NULL, OPT_PATH_PREFIX },
+		{ "max-volumes-per-node", required_argument, NULL, OPT_MAX_VOLUMES },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *endpoint = NULL, *mode_s = "all", *node_id = NULL, *driver_name = NULL;
 	const char *state_dir = NULL, *config_path = NULL;
+	const char *prefixes[16];
+	size_t n_prefixes = 0;
+	long max_volumes = -1;
 	rpc_server_options opts = { 0 };
 	dv_config *cfg = NULL;
 	dv_status st = { 0 };
@@ -253,6 +263,22 @@ int cmd_driver(int argc, char **argv)
 			}
 			opts.grace_ns = ns;
 			break;
+		case OPT_PATH_PREFIX:
+			if (n_prefixes == sizeof(prefixes) / sizeof(prefixes[0])) {
+				fprintf(stderr, "dynvol driver: at most 16 --path-prefix\n");
+				return EXIT_USAGE;
+			}
+			prefixes[n_prefixes++] = optarg;
+			break;
+		case OPT_MAX_VOLUMES: {
+			char *end;
+			max_volumes = strtol(optarg, &end, 10);
+			if (*end || max_volumes < 0 || max_volumes > 1000000) {
+				fprintf(stderr, "dynvol driver: --max-volumes-per-node must be 0..1000000\n");
+				return EXIT_USAGE;
+			}
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -306,6 +332,22 @@ int cmd_driver(int argc, char **argv)
 	}
 	if (cfg->n_pools == 0 && add_default_pool(cfg, state_dir) < 0)
 		goto done;
+	/* --path-prefix replaces the file's list; the kubelet dir is the default */
+	if (n_prefixes) {
+		for (size_t i = 0; i < cfg->n_path_prefixes; i++)
+			free(cfg->path_prefixes[i]);
+		cfg->n_path_prefixes = 0;
+	}
+	for (size_t i = 0; i < n_prefixes; i++) {
+		if (dv_config_add_path_prefix(cfg, prefixes[i], &st) < 0) {
+			log_error("%s", st.message ? st.message : "bad --path-prefix");
+			goto done;
+		}
+	}
+	if (cfg->n_path_prefixes == 0 && dv_config_add_path_prefix(cfg, "/var/lib/kubelet", &st) < 0)
+		goto done;
+	if (max_volumes >= 0)
+		cfg->max_volumes_per_node = max_volumes;
 
 	if (store_open(&st_store, cfg, state_dir, &st) < 0) {
 		log_error("%s", st.message ? st.message : "cannot open the volume store");
@@ -326,7 +368,8 @@ int cmd_driver(int argc, char **argv)
 	}
 	rpc_server_set_observer(srv, log_call, NULL);
 	if (csi_identity_register(srv, &drv) < 0 ||
-	    ((drv.mode & CSI_MODE_CONTROLLER) && csi_controller_register(srv, &drv) < 0)) {
+	    ((drv.mode & CSI_MODE_CONTROLLER) && csi_controller_register(srv, &drv) < 0) ||
+	    ((drv.mode & CSI_MODE_NODE) && DYNVOL_NODE_REGISTER(srv, &drv) < 0)) {
 		log_error("cannot register the CSI services");
 		goto done;
 	}

@@ -159,6 +159,18 @@ static int parse_root(parse_ctx *ctx, const yaml_node_t *root, dv_config *cfg)
 			} else {
 				r = fail(ctx, v, "%s", "removeOrphans must be true or false");
 			}
+		} else if (strcmp(ks, "pathPrefixes") == 0) {
+			if (!v || v->type != YAML_SEQUENCE_NODE)
+				return fail(ctx, v, "%s", "pathPrefixes must be a list");
+			r = 0;
+			for (yaml_node_item_t *it = v->data.sequence.items.start;
+			     r == 0 && it < v->data.sequence.items.top; it++) {
+				const char *pfx = scalar(yaml_document_get_node(ctx->doc, *it));
+				if (!pfx)
+					r = fail(ctx, v, "%s", "pathPrefixes entries must be strings");
+				else if (dv_config_add_path_prefix(cfg, pfx, ctx->err) < 0)
+					r = -EINVAL;
+			}
 		} else if (strcmp(ks, "topology") == 0) {
 			r = get_kv_map(ctx, v, ks, &cfg->topology, &cfg->n_topology);
 		} else if (strcmp(ks, "pools") == 0) {
@@ -253,6 +265,34 @@ int dv_config_load(dv_config **ret, const char *path, dv_status *err)
 	return r;
 }
 
+int dv_config_add_path_prefix(dv_config *cfg, const char *prefix, dv_status *err)
+{
+	size_t n = strlen(prefix);
+	char **v;
+
+	/* canonical absolute paths only: the node compares strings */
+	if (prefix[0] != '/' || strstr(prefix, "//") || strstr(prefix, "/./") ||
+	    strstr(prefix, "/../") || (n >= 2 && strcmp(prefix + n - 2, "/.") == 0) ||
+	    (n >= 3 && strcmp(prefix + n - 3, "/..") == 0) || n > 1024) {
+		dv_status_set(err, DV_INVALID_ARGUMENT,
+			      "path prefix %s must be an absolute path without '.', '..' or '//'",
+			      prefix);
+		return -EINVAL;
+	}
+	v = realloc(cfg->path_prefixes, (cfg->n_path_prefixes + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	cfg->path_prefixes = v;
+	v[cfg->n_path_prefixes] = strdup(prefix);
+	if (!v[cfg->n_path_prefixes])
+		return -ENOMEM;
+	/* "/x/" and "/x" mean the same */
+	if (n > 1 && v[cfg->n_path_prefixes][n - 1] == '/')
+		v[cfg->n_path_prefixes][n - 1] = 0;
+	cfg->n_path_prefixes++;
+	return 0;
+}
+
 static void kv_free(dv_kv *kv, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -277,6 +317,9 @@ void dv_config_free(dv_config *cfg)
 		kv_free(cfg->pools[i].options, cfg->pools[i].n_options);
 	}
 	free(cfg->pools);
+	for (size_t i = 0; i < cfg->n_path_prefixes; i++)
+		free(cfg->path_prefixes[i]);
+	free(cfg->path_prefixes);
 	free(cfg);
 }
 

@@ -6,6 +6,7 @@
  *   stateDir: /var/lib/dynvol
  *   maxVolumesPerNode: 256
  *   removeOrphans: false           # reconcile deletes pool objects no record owns
+ *   pathPrefixes: [/var/lib/kubelet] # node targets must lie beneath one
  *   topology:                      # segments this node reports
  *     topology.dynvol.io/zone: zone-a
  *   pools:
@@ -48,6 +49,8 @@ typedef struct {
 	size_t n_topology;
 	dv_pool_config *pools;
 	size_t n_pools;
+	char **path_prefixes;       /* where NodePublish targets may be */
+	size_t n_path_prefixes;
 } dv_config;
 
 /* Parses path into a new config; on failure err says where and why. */
@@ -56,6 +59,9 @@ int dv_config_load(dv_config **ret, const char *path, dv_status *err);
 int dv_config_parse(dv_config **ret, const char *text, size_t len, const char *source,
 		    dv_status *err);
 void dv_config_free(dv_config *cfg);
+
+/* Appends a path prefix (validated: absolute, canonical). */
+int dv_config_add_path_prefix(dv_config *cfg, const char *prefix, dv_status *err);
 
 /* Validations shared with the command line. NULL when valid, else why. */
 const char *dv_validate_driver_name(const char *name);

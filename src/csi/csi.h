@@ -43,6 +43,9 @@ int csi_identity_register(rpc_server *srv, csi_driver *drv);
 /* Registers the Controller service's methods. */
 int csi_controller_register(rpc_server *srv, csi_driver *drv);
 
+/* Registers the Node service's methods. */
+int csi_node_register(rpc_server *srv, csi_driver *drv);
+
 /* Readiness as Probe reports it: NULL when ready, else the reason
  * (static or in buf). */
 const char *csi_driver_not_ready(const csi_driver *drv, char *buf, size_t len);

@@ -18,7 +18,7 @@
 
 #include "log.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 /* Migrations: MIGRATIONS[i] takes the schema from version i to i+1. */
 static const char *const MIGRATIONS[] = {
@@ -65,6 +65,23 @@ static const char *const MIGRATIONS[] = {
 	" started_at INTEGER NOT NULL);"
 	"CREATE TABLE counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
 	"INSERT INTO counters VALUES('seq', 0);",
+	/* 1 -> 2: node-side state, so a restarted driver knows what it staged
+	 * and published; format_state on volumes (0 never, 1 started, 2 done) */
+	"CREATE TABLE node_stages("
+	" volume_id TEXT PRIMARY KEY,"
+	" staging_path TEXT NOT NULL,"
+	" device TEXT NOT NULL DEFAULT '',"
+	" fs_type TEXT NOT NULL DEFAULT '',"
+	" block INTEGER NOT NULL,"
+	" mount_flags TEXT NOT NULL DEFAULT '',"
+	" state INTEGER NOT NULL,"
+	" created_at INTEGER NOT NULL);"
+	"CREATE TABLE node_publishes("
+	" volume_id TEXT NOT NULL,"
+	" target_path TEXT NOT NULL,"
+	" readonly INTEGER NOT NULL,"
+	" created_at INTEGER NOT NULL,"
+	" PRIMARY KEY(volume_id, target_path));",
 };
 
 enum {
@@ -76,6 +93,8 @@ enum {
 	Q_SNAP_SET_STATE, Q_SNAP_LIST, Q_SNAP_LIST_SRC, Q_SNAP_COUNT_SRC, Q_SNAP_POOL_SUM,
 	Q_PUB_ADD, Q_PUB_GET, Q_PUB_REMOVE, Q_PUB_COUNT_NODE, Q_PUB_NODES, Q_PUB_REMOVE_VOL,
 	Q_OP_INSERT, Q_OP_DELETE, Q_OP_LIST,
+	Q_STAGE_GET, Q_STAGE_PUT, Q_STAGE_DEL, Q_NPUB_GET, Q_NPUB_PUT, Q_NPUB_DEL, Q_NPUB_COUNT,
+	Q_NPUB_FIND_TARGET,
 	Q_MAX
 };
 
@@ -124,6 +143,17 @@ static const char *const SQL[Q_MAX] = {
 			"VALUES(?1, ?2, ?3, ?4, ?5)",
 	[Q_OP_DELETE] = "DELETE FROM operations WHERE id = ?1",
 	[Q_OP_LIST] = "SELECT id, kind, object, pool, detail FROM operations ORDER BY id",
+	[Q_STAGE_GET] = "SELECT volume_id, staging_path, device, fs_type, block, mount_flags, state "
+			"FROM node_stages WHERE volume_id = ?1",
+	[Q_STAGE_PUT] = "INSERT OR REPLACE INTO node_stages(volume_id, staging_path, device, fs_type, "
+			"block, mount_flags, state, created_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[Q_STAGE_DEL] = "DELETE FROM node_stages WHERE volume_id = ?1",
+	[Q_NPUB_GET] = "SELECT readonly FROM node_publishes WHERE volume_id = ?1 AND target_path = ?2",
+	[Q_NPUB_PUT] = "INSERT OR REPLACE INTO node_publishes(volume_id, target_path, readonly, "
+		       "created_at) VALUES(?1, ?2, ?3, ?4)",
+	[Q_NPUB_DEL] = "DELETE FROM node_publishes WHERE volume_id = ?1 AND target_path = ?2",
+	[Q_NPUB_COUNT] = "SELECT COUNT(*) FROM node_publishes WHERE volume_id = ?1",
+	[Q_NPUB_FIND_TARGET] = "SELECT volume_id FROM node_publishes WHERE target_path = ?1",
 };
 
 struct registry {
@@ -268,7 +298,7 @@ static void read_volume(sqlite3_stmt *st, reg_volume *v)
 	copy_col(v->source_id, sizeof(v->source_id), st, 7);
 	v->parameters = dup_col(st, 8);
 	v->state = (reg_state)sqlite3_column_int(st, 9);
-	v->formatted = sqlite3_column_int(st, 10) != 0;
+	v->formatted = sqlite3_column_int(st, 10);
 	v->created_at = sqlite3_column_int64(st, 11);
 	v->seq = sqlite3_column_int64(st, 12);
 }
@@ -657,7 +687,7 @@ int registry_volume_set_state(registry *reg, const char *id, reg_state state)
 	return LOCKED(reg, update_int_locked(reg, Q_VOL_SET_STATE, id, state));
 }
 
-int registry_volume_set_formatted(registry *reg, const char *id, bool formatted)
+int registry_volume_set_formatted(registry *reg, const char *id, int formatted)
 {
 	return LOCKED(reg, update_int_locked(reg, Q_VOL_SET_FORMATTED, id, formatted));
 }
@@ -1093,4 +1123,146 @@ void registry_ops_free(reg_op *ops, size_t n)
 int registry_op_remove(registry *reg, int64_t op)
 {
 	return LOCKED(reg, op_delete(reg, op));
+}
+
+/* ------------------------------------------------------------------ */
+/* node state                                                          */
+
+static int stage_get_locked(registry *reg, const char *volume_id, reg_stage *ret)
+{
+	sqlite3_stmt *st = q(reg, Q_STAGE_GET);
+	int rc;
+
+	bind_text(st, 1, volume_id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		memset(ret, 0, sizeof(*ret));
+		copy_col(ret->volume_id, sizeof(ret->volume_id), st, 0);
+		ret->staging_path = dup_col(st, 1);
+		copy_col(ret->device, sizeof(ret->device), st, 2);
+		copy_col(ret->fs_type, sizeof(ret->fs_type), st, 3);
+		ret->block = sqlite3_column_int(st, 4) != 0;
+		ret->mount_flags = dup_col(st, 5);
+		ret->state = (reg_stage_state)sqlite3_column_int(st, 6);
+	}
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	return rc == SQLITE_DONE ? -ENOENT : db_error(reg, "stage lookup");
+}
+
+int registry_stage_get(registry *reg, const char *volume_id, reg_stage *ret)
+{
+	return LOCKED(reg, stage_get_locked(reg, volume_id, ret));
+}
+
+static int stage_put_locked(registry *reg, const reg_stage *s)
+{
+	sqlite3_stmt *st = q(reg, Q_STAGE_PUT);
+
+	bind_text(st, 1, s->volume_id);
+	bind_text(st, 2, s->staging_path);
+	bind_text(st, 3, s->device);
+	bind_text(st, 4, s->fs_type);
+	sqlite3_bind_int(st, 5, s->block);
+	bind_text(st, 6, s->mount_flags ? s->mount_flags : "");
+	sqlite3_bind_int(st, 7, s->state);
+	sqlite3_bind_int64(st, 8, (sqlite3_int64)time(NULL));
+	return exec_done(reg, st, "stage record");
+}
+
+int registry_stage_put(registry *reg, const reg_stage *s)
+{
+	return LOCKED(reg, stage_put_locked(reg, s));
+}
+
+static int by_key_locked(registry *reg, int which, const char *k1, const char *k2)
+{
+	sqlite3_stmt *st = q(reg, which);
+
+	bind_text(st, 1, k1);
+	if (k2)
+		bind_text(st, 2, k2);
+	return exec_done(reg, st, "node state delete");
+}
+
+int registry_stage_remove(registry *reg, const char *volume_id)
+{
+	return LOCKED(reg, by_key_locked(reg, Q_STAGE_DEL, volume_id, NULL));
+}
+
+void reg_stage_clear(reg_stage *s)
+{
+	if (!s)
+		return;
+	free(s->staging_path);
+	free(s->mount_flags);
+	s->staging_path = s->mount_flags = NULL;
+}
+
+static int npub_put_locked(registry *reg, const char *volume_id, const char *target, bool ro)
+{
+	sqlite3_stmt *st = q(reg, Q_NPUB_PUT);
+
+	bind_text(st, 1, volume_id);
+	bind_text(st, 2, target);
+	sqlite3_bind_int(st, 3, ro);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)time(NULL));
+	return exec_done(reg, st, "publish record");
+}
+
+int registry_node_publish_put(registry *reg, const char *volume_id, const char *target, bool ro)
+{
+	return LOCKED(reg, npub_put_locked(reg, volume_id, target, ro));
+}
+
+static int npub_get_locked(registry *reg, const char *volume_id, const char *target, bool *ro)
+{
+	sqlite3_stmt *st = q(reg, Q_NPUB_GET);
+	int rc;
+
+	bind_text(st, 1, volume_id);
+	bind_text(st, 2, target);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && ro)
+		*ro = sqlite3_column_int(st, 0) != 0;
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	return rc == SQLITE_DONE ? -ENOENT : db_error(reg, "publish lookup");
+}
+
+int registry_node_publish_get(registry *reg, const char *volume_id, const char *target, bool *ret_ro)
+{
+	return LOCKED(reg, npub_get_locked(reg, volume_id, target, ret_ro));
+}
+
+int registry_node_publish_remove(registry *reg, const char *volume_id, const char *target)
+{
+	return LOCKED(reg, by_key_locked(reg, Q_NPUB_DEL, volume_id, target));
+}
+
+int registry_node_publish_count(registry *reg, const char *volume_id, size_t *ret)
+{
+	return LOCKED(reg, count_locked(reg, Q_NPUB_COUNT, volume_id, ret));
+}
+
+static int npub_find_locked(registry *reg, const char *target, char *volume_id, size_t len)
+{
+	sqlite3_stmt *st = q(reg, Q_NPUB_FIND_TARGET);
+	int rc;
+
+	bind_text(st, 1, target);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		copy_col(volume_id, len, st, 0);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	return rc == SQLITE_DONE ? -ENOENT : db_error(reg, "publish lookup");
+}
+
+int registry_node_publish_find(registry *reg, const char *target, char *ret_volume_id, size_t len)
+{
+	return LOCKED(reg, npub_find_locked(reg, target, ret_volume_id, len));
 }

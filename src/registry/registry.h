@@ -55,7 +55,8 @@ typedef struct {
 	char source_id[REG_ID_MAX];
 	char *parameters;       /* canonical JSON of the accepted parameters */
 	reg_state state;
-	bool formatted;         /* the node formatted it once: never again */
+	int formatted;          /* 0 never formatted, 1 mkfs started, 2 formatted:
+				 * the node never formats a volume at 2 again */
 	int64_t created_at;     /* unix seconds */
 	int64_t seq;            /* creation order; the ListVolumes cursor */
 } reg_volume;
@@ -111,7 +112,7 @@ int registry_volume_expand_intent(registry *reg, const char *id, uint64_t new_ca
 				  int64_t *ret_op);
 int registry_volume_expand_commit(registry *reg, const char *id, uint64_t capacity, int64_t op);
 int registry_volume_set_state(registry *reg, const char *id, reg_state state);
-int registry_volume_set_formatted(registry *reg, const char *id, bool formatted);
+int registry_volume_set_formatted(registry *reg, const char *id, int formatted);
 int registry_volume_set_parameters(registry *reg, const char *id, const char *parameters);
 
 /* Up to limit volumes with seq > after_seq, in seq order. *ret is an array
@@ -152,6 +153,35 @@ int registry_publication_count_node(registry *reg, const char *node_id, size_t *
  * registry_strv_free). */
 int registry_publication_nodes(registry *reg, const char *volume_id, char ***ret);
 void registry_strv_free(char **v);
+
+/* --- node state (NodeStage / NodePublish) --- */
+typedef enum {
+	REG_STAGE_STAGING,   /* started: the device may be attached, maybe mounted */
+	REG_STAGE_STAGED,    /* mounted (or attached, for block) */
+} reg_stage_state;
+
+typedef struct {
+	char volume_id[REG_ID_MAX];
+	char *staging_path;
+	char device[64];        /* "/dev/loopN" for image volumes, else "" */
+	char fs_type[REG_FS_MAX];
+	bool block;
+	char *mount_flags;      /* as requested, comma separated */
+	reg_stage_state state;
+} reg_stage;
+
+void reg_stage_clear(reg_stage *s);
+int registry_stage_get(registry *reg, const char *volume_id, reg_stage *ret);
+/* Inserts or replaces. */
+int registry_stage_put(registry *reg, const reg_stage *s);
+int registry_stage_remove(registry *reg, const char *volume_id);
+int registry_node_publish_put(registry *reg, const char *volume_id, const char *target, bool ro);
+int registry_node_publish_get(registry *reg, const char *volume_id, const char *target,
+			      bool *ret_ro);
+int registry_node_publish_remove(registry *reg, const char *volume_id, const char *target);
+int registry_node_publish_count(registry *reg, const char *volume_id, size_t *ret);
+/* The volume published at target, if any. */
+int registry_node_publish_find(registry *reg, const char *target, char *ret_volume_id, size_t len);
 
 /* --- journal --- */
 /* Every unfinished operation, oldest first. */

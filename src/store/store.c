@@ -754,6 +754,24 @@ int store_snapshot_delete(store *s, const char *id, dv_status *st)
 	return r;
 }
 
+int store_lock_volume(store *s, const char *id, dv_status *st)
+{
+	char key[128];
+	const char *keys[1] = { key };
+
+	key_of(key, sizeof(key), "vol", id);
+	return lock_keys(s, keys, 1, st);
+}
+
+void store_unlock_volume(store *s, const char *id)
+{
+	char key[128];
+	const char *keys[1] = { key };
+
+	key_of(key, sizeof(key), "vol", id);
+	unlock_keys(s, keys, 1);
+}
+
 /* ------------------------------------------------------------------ */
 /* publications                                                        */
 

@@ -83,6 +83,11 @@ int store_snapshot_create(store *s, const char *name, const char *source_volume,
 /* Deletes a snapshot; an unknown id succeeds. */
 int store_snapshot_delete(store *s, const char *id, dv_status *st);
 
+/* The per-volume lock the store's own operations take, for node-side
+ * operations on the same volume: -EBUSY (st: ABORTED) when held. */
+int store_lock_volume(store *s, const char *id, dv_status *st);
+void store_unlock_volume(store *s, const char *id);
+
 /* Publication bookkeeping under the volume's lock. */
 int store_publish(store *s, const char *volume_id, const char *node_id, bool readonly,
 		  size_t max_per_node, dv_status *st);
