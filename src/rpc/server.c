@@ -46,6 +46,7 @@
 #define READ_CHUNK 65536
 #define WRITE_BATCH 65536
 #define GOAWAY_PING_WAIT_NS 1000000000LL
+#define LINGER_NS 1000000000LL
 
 enum { EV_LISTENER, EV_CONN, EV_WAKE };
 
@@ -128,6 +129,8 @@ struct rpc_conn {
 	bool dead;
 	bool in_dirty;
 	bool goaway_final;
+	bool lingering;         /* our side is shut; draining what the peer sends */
+	int64_t linger_until;
 	rpc_call *calls;        /* open streams */
 	rpc_conn *prev, *next;
 	rpc_conn *dirty_next;
@@ -1087,9 +1090,16 @@ static int conn_flush(rpc_conn *c)
 		c->out_blocked = blocked;
 		epoll_mod(c->srv, EPOLL_CTL_MOD, c->fd, blocked ? EPOLLOUT : EPOLLIN, c);
 	}
-	if (!blocked && !nghttp2_session_want_read(c->session) &&
-	    !nghttp2_session_want_write(c->session))
-		return -1; /* both sides are done */
+	if (!blocked && !c->lingering && !nghttp2_session_want_read(c->session) &&
+	    !nghttp2_session_want_write(c->session)) {
+		/* Both sides are done. Closing now could reset the connection
+		 * while the peer still sends (a WINDOW_UPDATE, a PING ack), and
+		 * a reset makes it drop responses it has not read yet. Shut our
+		 * side and wait for its close instead. */
+		shutdown(c->fd, SHUT_WR);
+		c->lingering = true;
+		c->linger_until = dv_now_ns() + LINGER_NS;
+	}
 	return 0;
 }
 
@@ -1104,6 +1114,8 @@ static void conn_read(rpc_conn *c)
 		c->dead = true;
 		return;
 	}
+	if (c->lingering)
+		return; /* the session is over: discard */
 	if (nghttp2_session_mem_recv(c->session, buf, (size_t)n) < 0) {
 		/* protocol error: nghttp2 queued a GOAWAY; send it, then close */
 		conn_flush(c);
@@ -1153,10 +1165,11 @@ static void flush_dirty(rpc_server *srv)
 static void close_dead(rpc_server *srv)
 {
 	rpc_conn *c = srv->conns;
+	int64_t now = dv_now_ns();
 
 	while (c) {
 		rpc_conn *next = c->next;
-		if (c->dead)
+		if (c->dead || (c->lingering && now >= c->linger_until))
 			conn_close(c);
 		c = next;
 	}
@@ -1488,6 +1501,9 @@ static int compute_timeout_ms(rpc_server *srv, int64_t now)
 		if (srv->goaway_deadline > now && srv->goaway_deadline < next)
 			next = srv->goaway_deadline;
 	}
+	for (rpc_conn *c = srv->conns; c; c = c->next)
+		if (c->lingering && c->linger_until < next)
+			next = c->linger_until;
 	if (next == INT64_MAX)
 		return -1;
 	if (next <= now)
