@@ -54,6 +54,52 @@ static bool text_ok(const char *s, size_t max)
 	return true;
 }
 
+/*
+ * CSI string fields (names): valid UTF-8, at most max bytes, none of the
+ * spec's banned characters U+0000-U+0008, U+000B, U+000C, U+000E-U+001F,
+ * U+007F-U+009F (control characters other than common whitespace).
+ */
+static bool csi_string_ok(const char *s, size_t max)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = strlen(s);
+
+	if (n == 0 || n > max)
+		return false;
+	while (*p) {
+		uint32_t cp;
+		int len;
+		if (p[0] < 0x80) {
+			cp = p[0];
+			len = 1;
+		} else if ((p[0] & 0xe0) == 0xc0 && (p[1] & 0xc0) == 0x80) {
+			cp = (uint32_t)(p[0] & 0x1f) << 6 | (p[1] & 0x3f);
+			len = 2;
+			if (cp < 0x80)
+				return false; /* overlong */
+		} else if ((p[0] & 0xf0) == 0xe0 && (p[1] & 0xc0) == 0x80 && (p[2] & 0xc0) == 0x80) {
+			cp = (uint32_t)(p[0] & 0x0f) << 12 | (uint32_t)(p[1] & 0x3f) << 6 | (p[2] & 0x3f);
+			len = 3;
+			if (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))
+				return false;
+		} else if ((p[0] & 0xf8) == 0xf0 && (p[1] & 0xc0) == 0x80 && (p[2] & 0xc0) == 0x80 &&
+			   (p[3] & 0xc0) == 0x80) {
+			cp = (uint32_t)(p[0] & 0x07) << 18 | (uint32_t)(p[1] & 0x3f) << 12 |
+			     (uint32_t)(p[2] & 0x3f) << 6 | (p[3] & 0x3f);
+			len = 4;
+			if (cp < 0x10000 || cp > 0x10ffff)
+				return false;
+		} else {
+			return false;
+		}
+		if (cp <= 0x08 || cp == 0x0b || cp == 0x0c || (cp >= 0x0e && cp <= 0x1f) ||
+		    (cp >= 0x7f && cp <= 0x9f))
+			return false;
+		p += len;
+	}
+	return true;
+}
+
 /* What a set of capabilities asks for, after validation. */
 typedef struct {
 	bool block;
@@ -428,9 +474,10 @@ static void create_volume(rpc_call *call, const ProtobufCMessage *reqm, void *pa
 		rpc_call_fail(call, DV_INVALID_ARGUMENT, "name is required");
 		return;
 	}
-	if (!text_ok(req->name, MAX_NAME_LEN)) {
+	if (!csi_string_ok(req->name, MAX_NAME_LEN)) {
 		rpc_call_fail(call, DV_INVALID_ARGUMENT,
-			      "name must be 1 to %d printable characters", MAX_NAME_LEN);
+			      "name must be valid UTF-8 of at most %d bytes without control characters",
+			      MAX_NAME_LEN);
 		return;
 	}
 	if (req->capacity_range) {
@@ -451,6 +498,22 @@ static void create_volume(rpc_call *call, const ProtobufCMessage *reqm, void *pa
 	    parse_params((kv_pair *const *)req->parameters, req->n_parameters, &vp, &st) < 0) {
 		rpc_call_fail_status(call, &st);
 		return;
+	}
+	/* mutable_parameters take precedence over parameters (the spec);
+	 * compression is the one dynvol can change later */
+	for (size_t i = 0; i < req->n_mutable_parameters; i++) {
+		const char *k = req->mutable_parameters[i]->key, *mv = req->mutable_parameters[i]->value;
+		if (strcmp(k, "compression")) {
+			rpc_call_fail(call, DV_INVALID_ARGUMENT,
+				      "mutable parameter '%s' is not supported (mutable: compression)", k);
+			goto done;
+		}
+		if (strcmp(mv, "zstd") && strcmp(mv, "lzo") && strcmp(mv, "zlib") && strcmp(mv, "none")) {
+			rpc_call_fail(call, DV_INVALID_ARGUMENT,
+				      "mutable parameter compression: '%s' is not zstd, lzo, zlib or none", mv);
+			goto done;
+		}
+		vp.compression = mv;
 	}
 	if (!cs.block && !*cs.fs_type && vp.fs_type)
 		cs.fs_type = vp.fs_type;
@@ -473,6 +536,11 @@ static void create_volume(rpc_call *call, const ProtobufCMessage *reqm, void *pa
 				      "volume_content_source must name a snapshot or a volume");
 			goto done;
 		}
+		if (!*sid) {
+			rpc_call_fail(call, DV_INVALID_ARGUMENT, "volume_content_source: %s is required",
+				      sk == REG_SOURCE_SNAPSHOT ? "snapshot_id" : "volume_id");
+			goto done;
+		}
 		/* IDs dynvol did not make cannot name anything it has */
 		if (!pool_id_is_valid(sid)) {
 			rpc_call_fail(call, DV_NOT_FOUND, "%s %s does not exist",
@@ -487,8 +555,16 @@ static void create_volume(rpc_call *call, const ProtobufCMessage *reqm, void *pa
 		for (size_t i = 0; i < req->accessibility_requirements->n_requisite; i++)
 			ok = ok || topology_matches(drv, req->accessibility_requirements->requisite[i]);
 		if (!ok) {
-			rpc_call_fail(call, DV_RESOURCE_EXHAUSTED,
-				      "no requisite topology is reachable from node %s", drv->node_id);
+			/* a volume that exists with this name lives here: the
+			 * request is incompatible with it, not unsatisfiable */
+			if (registry_volume_get_by_name(store_registry(drv->store), req->name, &v) == 0)
+				rpc_call_fail(call, DV_ALREADY_EXISTS,
+					      "volume %s already exists with name %s on node %s, outside "
+					      "the requisite topology", v.id, req->name, drv->node_id);
+			else
+				rpc_call_fail(call, DV_RESOURCE_EXHAUSTED,
+					      "no requisite topology is reachable from node %s",
+					      drv->node_id);
 			goto done;
 		}
 	}
@@ -646,6 +722,16 @@ static void controller_publish(rpc_call *call, const ProtobufCMessage *reqm, voi
 			      v.block ? "block" : "filesystem");
 		goto done;
 	}
+	{
+		pool *p = store_pool_find(drv->store, v.pool);
+		const char *no = p ? pool_fits(p, &cs) : "is not configured";
+		if (!no && !cs.block && *cs.fs_type && *v.fs_type && strcmp(cs.fs_type, v.fs_type))
+			no = "holds another fs_type";
+		if (no) {
+			rpc_call_fail(call, DV_INVALID_ARGUMENT, "volume %s: pool %s %s", v.id, v.pool, no);
+			goto done;
+		}
+	}
 	if (registry_publication_nodes(store_registry(drv->store), v.id, &nodes) == 0 && nodes[0] &&
 	    strcmp(nodes[0], req->node_id) && !cs.multi_node) {
 		rpc_call_fail(call, DV_FAILED_PRECONDITION, "volume %s is published to node %s",
@@ -744,8 +830,20 @@ static void validate_caps(rpc_call *call, const ProtobufCMessage *reqm, void *pa
 		no = v.block ? "is a block volume" : "is a filesystem volume";
 	if (!no && !cs.block && *cs.fs_type && strcmp(cs.fs_type, v.fs_type))
 		no = "has another fs_type";
+	/* Confirmed means validated: the parameters must be those the volume
+	 * was made with, and the context what CreateVolume returned. */
+	if (!no && req->n_parameters && strcmp(vp.canonical, v.parameters ? v.parameters : "{}"))
+		no = "was created with other parameters";
+	for (size_t i = 0; !no && i < req->n_volume_context; i++) {
+		const char *k = req->volume_context[i]->key, *val = req->volume_context[i]->value;
+		const char *mine = !strcmp(k, "dynvol.io/pool") ? v.pool
+				   : !strcmp(k, "dynvol.io/fsType") ? v.fs_type
+				   : !strcmp(k, "dynvol.io/backend") ? (p ? p->ops->backend : "")
+				   : NULL;
+		if (!mine || strcmp(mine, val))
+			no = "does not have that volume_context";
+	}
 	if (no) {
-		resp.message = arena_printf(&(arena){ 0 }, "%s", ""); /* placeholder never used */
 		char msg[256];
 		snprintf(msg, sizeof(msg), "volume %s %s", v.id, no);
 		resp.message = msg;
@@ -971,6 +1069,23 @@ static void controller_expand(rpc_call *call, const ProtobufCMessage *reqm, void
 	}
 	if (find_volume(drv, call, req->volume_id, &v) < 0)
 		return;
+	if (req->volume_capability) {
+		caps_summary cs;
+		if (check_caps(&req->volume_capability, 1, true, &cs, &st) < 0) {
+			rpc_call_fail_status(call, &st);
+			reg_volume_clear(&v);
+			return;
+		}
+		pool *cp = store_pool_find(drv->store, v.pool);
+		const char *no = cp ? pool_fits(cp, &cs) : "is not configured";
+		if (!no && cs.block != v.block)
+			no = v.block ? "holds a block volume" : "holds a filesystem volume";
+		if (no) {
+			rpc_call_fail(call, DV_INVALID_ARGUMENT, "volume %s: pool %s %s", v.id, v.pool, no);
+			reg_volume_clear(&v);
+			return;
+		}
+	}
 	if (store_volume_expand(drv->store, v.id, (uint64_t)req->capacity_range->required_bytes,
 				(uint64_t)req->capacity_range->limit_bytes, &cap, &st) < 0) {
 		fail_with(call, &st, "expansion failed");
@@ -997,6 +1112,10 @@ static void controller_modify(rpc_call *call, const ProtobufCMessage *reqm, void
 
 	if (!req->volume_id || !*req->volume_id) {
 		rpc_call_fail(call, DV_INVALID_ARGUMENT, "volume_id is required");
+		return;
+	}
+	if (req->n_mutable_parameters == 0) {
+		rpc_call_fail(call, DV_INVALID_ARGUMENT, "mutable_parameters must not be empty");
 		return;
 	}
 	for (size_t i = 0; i < req->n_mutable_parameters; i++) {
@@ -1037,8 +1156,9 @@ static void create_snapshot(rpc_call *call, const ProtobufCMessage *reqm, void *
 		rpc_call_fail(call, DV_INVALID_ARGUMENT, "name is required");
 		return;
 	}
-	if (!text_ok(req->name, MAX_NAME_LEN)) {
-		rpc_call_fail(call, DV_INVALID_ARGUMENT, "name must be 1 to %d printable characters",
+	if (!csi_string_ok(req->name, MAX_NAME_LEN)) {
+		rpc_call_fail(call, DV_INVALID_ARGUMENT,
+			      "name must be valid UTF-8 of at most %d bytes without control characters",
 			      MAX_NAME_LEN);
 		return;
 	}

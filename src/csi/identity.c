@@ -39,7 +39,7 @@ static void get_plugin_capabilities(rpc_call *call, const ProtobufCMessage *req,
 {
 	csi_driver *drv = payload;
 	Csi__V1__GetPluginCapabilitiesResponse resp = CSI__V1__GET_PLUGIN_CAPABILITIES_RESPONSE__INIT;
-	Csi__V1__PluginCapability caps[2], *capp[2];
+	Csi__V1__PluginCapability caps[3], *capp[3];
 	Csi__V1__PluginCapability__Service svc[2];
 	size_t n = 0;
 
@@ -59,6 +59,15 @@ static void get_plugin_capabilities(rpc_call *call, const ProtobufCMessage *req,
 		capp[n] = &caps[n];
 		n++;
 	}
+	/* Volumes grow while published: image files and loop devices grow
+	 * under a mounted file system, btrfs limits change in place. */
+	Csi__V1__PluginCapability__VolumeExpansion exp = CSI__V1__PLUGIN_CAPABILITY__VOLUME_EXPANSION__INIT;
+	exp.type = CSI__V1__PLUGIN_CAPABILITY__VOLUME_EXPANSION__TYPE__ONLINE;
+	csi__v1__plugin_capability__init(&caps[n]);
+	caps[n].type_case = CSI__V1__PLUGIN_CAPABILITY__TYPE_VOLUME_EXPANSION;
+	caps[n].volume_expansion = &exp;
+	capp[n] = &caps[n];
+	n++;
 	resp.n_capabilities = n;
 	resp.capabilities = capp;
 	rpc_call_reply(call, &resp.base);

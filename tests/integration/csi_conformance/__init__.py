@@ -1,0 +1,1 @@
+"""CSI Controller conformance suite (see conftest.py)."""
