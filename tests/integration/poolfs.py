@@ -26,7 +26,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import grpc
 import pytest
 
 from conftest import rpc_code, unary
@@ -139,8 +138,13 @@ def mounted_image(path, options=""):
         try:
             yield Path(mnt)
         finally:
-            # -o loop devices are auto-cleared at umount
+            # -o loop devices are auto-cleared at umount, soon after it
             assert umount(mnt), f"could not unmount {mnt}"
+            deadline = time.monotonic() + 10
+            while loops_backed_by(path) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            for dev in loops_backed_by(path):
+                detach_loop(dev)
     finally:
         os.rmdir(mnt)
 
@@ -247,9 +251,7 @@ def btrfs_delete_subvolumes_under(path):
     path = Path(path)
     if not path.exists():
         return
-    res = run(["btrfs", "subvolume", "list", "-o", str(path)], check=False)
     subs = []
-    # -o lists the subvolumes below path's own subvolume; filter by path
     res = run(["btrfs", "subvolume", "list", str(path)], check=False)
     root = Path(run(["findmnt", "-n", "-o", "TARGET", "-T", str(path)]).stdout.strip())
     for line in res.stdout.splitlines():
@@ -435,9 +437,10 @@ def btrfs_qgroup_limit(path):
 # data
 
 
-def write_random(path, size, seed=None):
-    """Writes size random bytes to path, fsyncs; returns the sha256 hex."""
-    h = hashlib.sha256()
+def write_random(path, size, digest=True):
+    """Writes size random bytes to path, fsyncs; returns the sha256 hex
+    (None when digest is false)."""
+    h = hashlib.sha256() if digest else None
     block = os.urandom(MIB)
     with open(path, "wb") as f:
         left = size
@@ -447,12 +450,13 @@ def write_random(path, size, seed=None):
             chunk = hashlib.sha256(block[:64] + i.to_bytes(8, "little")).digest() + block[32:]
             chunk = chunk[:min(MIB, left)]
             f.write(chunk)
-            h.update(chunk)
+            if h:
+                h.update(chunk)
             left -= len(chunk)
             i += 1
         f.flush()
         os.fsync(f.fileno())
-    return h.hexdigest()
+    return h.hexdigest() if h else None
 
 
 def sha256_file(path):
