@@ -39,6 +39,7 @@ typedef enum {
 	POOL_CAP_COMPRESSION = 1 << 4,
 	POOL_CAP_MULTI_NODE = 1 << 5,    /* many nodes may mount one volume */
 	POOL_CAP_FILESYSTEM = 1 << 6,    /* the node mounts a file system from it */
+	POOL_CAP_PREALLOCATES = 1 << 7,  /* a volume's bytes are allocated when it is made */
 } pool_caps;
 
 typedef struct {

@@ -90,6 +90,15 @@ static int copy_tree(pool *p, const char *src_sub, const char *src_id, int dst_d
 	char src[4096], dst[4096], tmp[300], out[1024];
 	int r;
 
+	/* cp resolves the source path: make sure the object itself is a
+	 * real directory beneath the pool, not a symlink planted there. */
+	int src_dir_fd = !strcmp(src_sub, "volumes") ? p->volumes_fd : p->snapshots_fd;
+	int probe = sys_open_beneath(src_dir_fd, src_id, O_RDONLY | O_DIRECTORY, 0);
+	if (probe < 0)
+		return dv_fail(st, probe, probe == -ENOENT ? DV_NOT_FOUND : DV_FAILED_PRECONDITION,
+			       "pool %s: %s/%s is not a directory of this pool", p->name, src_sub,
+			       src_id);
+	close(probe);
 	snprintf(tmp, sizeof(tmp), "%s%s", dst_id, TMP_SUFFIX);
 	snprintf(src, sizeof(src), "%s/%s/%s/.", p->root, src_sub, src_id);
 	snprintf(dst, sizeof(dst), "%s/%s/%s", p->root, dst_sub, tmp);

@@ -71,6 +71,11 @@ static int image_open(pool *p, dv_status *err)
 	p->priv = priv;
 	p->caps = POOL_CAP_ENFORCES_SIZE | POOL_CAP_SNAPSHOTS | POOL_CAP_BLOCK | POOL_CAP_FILESYSTEM |
 		  (priv->reflink ? POOL_CAP_REFLINK : 0);
+	/* Without overcommit a volume is thick: its blocks are allocated
+	 * (fallocate) when it is made or grown, so the file system can never
+	 * run out under a volume that was promised its size. */
+	if (p->overcommit <= 1.0)
+		p->caps |= POOL_CAP_PREALLOCATES;
 	/* ext4 needs a few MiB for its metadata; 1 MiB granularity keeps
 	 * loop device sizes and file system geometry aligned. */
 	p->min_size = 16 * MIB;
@@ -84,6 +89,16 @@ static void image_close(pool *p)
 {
 	free(p->priv);
 	p->priv = NULL;
+}
+
+/* Allocates [0, size) of a thick pool's image; sparse pools skip it. */
+static int preallocate(const pool *p, int fd, uint64_t size)
+{
+	if (!(p->caps & POOL_CAP_PREALLOCATES) || size == 0)
+		return 0;
+	if (fallocate(fd, 0, 0, (off_t)size) < 0)
+		return errno == EOPNOTSUPP ? 0 : -errno; /* a file system without it: stay sparse */
+	return 0;
 }
 
 static int open_image(int dir_fd, const char *id, int flags)
@@ -118,8 +133,10 @@ static int image_volume_create(pool *p, const char *id, const pool_volume_spec *
 		return dv_fail(st, fd, DV_INTERNAL, "pool %s: creating %s: %s", p->name, name,
 				     strerror(-fd));
 	dv_crashpoint("image.create.after_open");
-	if (ftruncate(fd, (off_t)spec->size) < 0 || fsync(fd) < 0) {
-		r = -errno;
+	r = 0;
+	if (ftruncate(fd, (off_t)spec->size) < 0 || (r = preallocate(p, fd, spec->size)) < 0 ||
+	    fsync(fd) < 0) {
+		r = r < 0 ? r : -errno;
 		close(fd);
 		unlinkat(p->volumes_fd, name, 0);
 		return dv_fail(st, r, r == -ENOSPC || r == -EFBIG ? DV_OUT_OF_RANGE : DV_INTERNAL,
@@ -154,6 +171,8 @@ static int copy_image(pool *p, int src_fd, int dst_dir_fd, const char *dst_id, u
 			r = -errno;
 		else if ((uint64_t)sb.st_size < size && ftruncate(dst, (off_t)size) < 0)
 			r = -errno;
+		if (r == 0 && dst_dir_fd == p->volumes_fd)
+			r = preallocate(p, dst, size);
 	}
 	if (r == 0 && fsync(dst) < 0)
 		r = -errno;
@@ -242,12 +261,14 @@ static int image_volume_expand(pool *p, const char *id, uint64_t new_size, dv_st
 		return dv_fail(st, -ERANGE, DV_OUT_OF_RANGE, "volume %s is %lld bytes; cannot shrink",
 				     id, (long long)sb.st_size);
 	} else if ((uint64_t)sb.st_size < new_size) {
-		if (ftruncate(fd, (off_t)new_size) < 0 || fsync(fd) < 0)
-			r = -errno;
+		if (ftruncate(fd, (off_t)new_size) < 0 || (r = preallocate(p, fd, new_size)) < 0 ||
+		    fsync(fd) < 0)
+			r = r < 0 ? r : -errno;
 	}
 	close(fd);
 	if (r < 0)
-		return dv_fail(st, r, DV_INTERNAL, "pool %s: growing %s: %s", p->name, id,
+		return dv_fail(st, r, r == -ENOSPC ? DV_RESOURCE_EXHAUSTED : DV_INTERNAL,
+			       "pool %s: growing %s: %s", p->name, id,
 				     strerror(-r));
 	return 0;
 }

@@ -779,7 +779,8 @@ int registry_volume_max_seq(registry *reg, int64_t *ret)
 	return LOCKED(reg, max_seq_locked(reg, ret));
 }
 
-static int pool_allocated_locked(registry *reg, const char *pool, uint64_t *ret)
+static int pool_allocated_locked(registry *reg, const char *pool, uint64_t *ret,
+				 uint64_t *ret_snaps)
 {
 	uint64_t total = 0;
 	int which[2] = { Q_VOL_POOL_SUM, Q_SNAP_POOL_SUM };
@@ -788,8 +789,12 @@ static int pool_allocated_locked(registry *reg, const char *pool, uint64_t *ret)
 		sqlite3_stmt *st = q(reg, which[i]);
 		bind_text(st, 1, pool);
 		int rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW)
-			total += (uint64_t)sqlite3_column_int64(st, 0);
+		if (rc == SQLITE_ROW) {
+			uint64_t part = (uint64_t)sqlite3_column_int64(st, 0);
+			total += part;
+			if (i == 1)
+				*ret_snaps = part;
+		}
 		sqlite3_reset(st);
 		if (rc != SQLITE_ROW)
 			return db_error(reg, "pool sum");
@@ -798,9 +803,10 @@ static int pool_allocated_locked(registry *reg, const char *pool, uint64_t *ret)
 	return 0;
 }
 
-int registry_pool_allocated(registry *reg, const char *pool, uint64_t *ret_bytes)
+int registry_pool_allocated(registry *reg, const char *pool, uint64_t *ret_bytes,
+			    uint64_t *ret_snapshot_bytes)
 {
-	return LOCKED(reg, pool_allocated_locked(reg, pool, ret_bytes));
+	return LOCKED(reg, pool_allocated_locked(reg, pool, ret_bytes, ret_snapshot_bytes));
 }
 
 /* ------------------------------------------------------------------ */

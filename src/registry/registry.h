@@ -122,8 +122,10 @@ int registry_volume_list(registry *reg, int64_t after_seq, size_t limit, reg_vol
 void registry_volumes_free(reg_volume *v, size_t n);
 /* The highest seq handed out so far (0 when none). */
 int registry_volume_max_seq(registry *reg, int64_t *ret);
-/* Number of volumes, and the sum of capacities per pool (for accounting). */
-int registry_pool_allocated(registry *reg, const char *pool, uint64_t *ret_bytes);
+/* Bytes promised in a pool: volumes' capacities plus snapshots' sizes, and
+ * the snapshots' part alone (for accounting at start). */
+int registry_pool_allocated(registry *reg, const char *pool, uint64_t *ret_bytes,
+			    uint64_t *ret_snapshot_bytes);
 
 /* --- snapshots --- */
 int registry_snapshot_get(registry *reg, const char *id, reg_snapshot *ret);

@@ -38,6 +38,7 @@
 #include "endpoint.h"
 #include "frame.h"
 #include "log.h"
+#include "pbcheck.h"
 #include "percent.h"
 #include "strutil.h"
 #include "timeout.h"
@@ -47,6 +48,7 @@
 #define WRITE_BATCH 65536
 #define GOAWAY_PING_WAIT_NS 1000000000LL
 #define LINGER_NS 1000000000LL
+#define MAX_STATUS_MESSAGE 1024
 
 enum { EV_LISTENER, EV_CONN, EV_WAKE };
 
@@ -616,6 +618,12 @@ static void call_respond(rpc_call *call)
 		hdrs[n++] = (nghttp2_nv)NVS("content-type", "application/grpc");
 		hdrs[n++] = (nghttp2_nv)NV("grpc-status", call->status_str, strlen(call->status_str));
 		if (call->final_message && *call->final_message) {
+			/* Clients cap metadata (grpcio: 8 KiB); a message echoing a
+			 * huge request field must not turn into their error. */
+			if (strlen(call->final_message) > MAX_STATUS_MESSAGE) {
+				char *m = call->overridden ? call->loop_message : call->message;
+				memcpy(m + MAX_STATUS_MESSAGE - 4, "...", 4);
+			}
 			call->message_encoded = rpc_percent_encode(call->final_message);
 			if (call->message_encoded)
 				hdrs[n++] = (nghttp2_nv)NV("grpc-message", call->message_encoded,
@@ -734,6 +742,12 @@ static void call_request_done(rpc_call *call)
 				      "grpc-encoding %s is not supported; use identity", call->encoding);
 		else
 			call_fail_now(call, DV_INTERNAL, "compressed message without grpc-encoding");
+		return;
+	}
+	const char *bad_field;
+	if (rpc_pbcheck_strings(call->method->m->input, msg, len, &bad_field) < 0) {
+		call_fail_now(call, DV_INVALID_ARGUMENT,
+			      "field %s holds a NUL byte or is not valid UTF-8", bad_field);
 		return;
 	}
 	call->request = protobuf_c_message_unpack(call->method->m->input, NULL, len, msg);

@@ -23,6 +23,7 @@ struct store {
 	registry *reg;
 	pool **pools;
 	uint64_t *allocated; /* per pool: bytes promised to volumes and snapshots */
+	uint64_t *snap_allocated; /* per pool: the snapshots' part of it */
 	size_t n_pools;
 	bool remove_orphans;
 	pthread_mutex_t mu;  /* locks list and allocation counters */
@@ -132,7 +133,7 @@ static void key_of(char *buf, size_t len, const char *kind, const char *v)
 
 int store_pool_available(store *s, pool *p, uint64_t *ret_bytes)
 {
-	uint64_t total, free_bytes, allocated;
+	uint64_t total, free_bytes, allocated, snaps, headroom, avail;
 	ssize_t i = pool_index(s, p->name);
 	int r;
 
@@ -148,19 +149,28 @@ int store_pool_available(store *s, pool *p, uint64_t *ret_bytes)
 	}
 	pthread_mutex_lock(&s->mu);
 	allocated = s->allocated[i];
+	snaps = s->snap_allocated[i];
 	pthread_mutex_unlock(&s->mu);
-	double cap = (double)total * p->overcommit;
-	uint64_t promise = cap >= 1.8e19 ? UINT64_MAX : (uint64_t)cap;
-	uint64_t avail = promise > allocated ? promise - allocated : 0;
-	/* Without overcommit, never promise more than the disk still has. */
-	if (p->overcommit <= 1.0 && avail > free_bytes)
-		avail = free_bytes;
-	*ret_bytes = avail;
+	if (p->overcommit > 1.0) {
+		/* thin: promise up to overcommit x the file system */
+		double cap = (double)total * p->overcommit;
+		uint64_t promise = cap >= 1.8e19 ? UINT64_MAX : (uint64_t)cap;
+		*ret_bytes = promise > allocated ? promise - allocated : 0;
+		return 0;
+	}
+	/* Thick. The file system keeps some space for its own metadata: do
+	 * not promise the last 2% (at most 1 GiB). Preallocated volumes are
+	 * already out of free space; anything else promised (btrfs limits,
+	 * snapshots that may need unsharing) still has to come out of it. */
+	headroom = total / 50 < (1ULL << 30) ? total / 50 : (1ULL << 30);
+	uint64_t owed = (p->caps & POOL_CAP_PREALLOCATES) ? snaps : allocated;
+	avail = free_bytes > headroom ? free_bytes - headroom : 0;
+	*ret_bytes = avail > owed ? avail - owed : 0;
 	return 0;
 }
 
 /* Reserves size in pool i if it fits. */
-static int reserve(store *s, pool *p, uint64_t size, dv_status *st)
+static int reserve(store *s, pool *p, uint64_t size, bool snapshot, dv_status *st)
 {
 	uint64_t avail;
 	ssize_t i = pool_index(s, p->name);
@@ -175,12 +185,14 @@ static int reserve(store *s, pool *p, uint64_t size, dv_status *st)
 	if (p->caps & POOL_CAP_ENFORCES_SIZE) {
 		pthread_mutex_lock(&s->mu);
 		s->allocated[i] += size;
+		if (snapshot)
+			s->snap_allocated[i] += size;
 		pthread_mutex_unlock(&s->mu);
 	}
 	return 0;
 }
 
-static void release(store *s, const char *pool_name, uint64_t size)
+static void release(store *s, const char *pool_name, uint64_t size, bool snapshot)
 {
 	ssize_t i = pool_index(s, pool_name);
 
@@ -188,6 +200,8 @@ static void release(store *s, const char *pool_name, uint64_t size)
 		return;
 	pthread_mutex_lock(&s->mu);
 	s->allocated[i] = s->allocated[i] > size ? s->allocated[i] - size : 0;
+	if (snapshot)
+		s->snap_allocated[i] = s->snap_allocated[i] > size ? s->snap_allocated[i] - size : 0;
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -345,12 +359,12 @@ static int volume_create_locked(store *s, const store_volume_request *req, reg_v
 		snprintf(v.source_id, sizeof(v.source_id), "%s", req->source_id);
 	v.parameters = (char *)req->parameters;
 
-	r = reserve(s, p, size, st);
+	r = reserve(s, p, size, false, st);
 	if (r < 0)
 		goto done;
 	r = registry_volume_create_intent(s->reg, &v, create_kind(req->source_kind), NULL, &op);
 	if (r < 0) {
-		release(s, p->name, size);
+		release(s, p->name, size, false);
 		reg_error(r, st, "recording the new volume");
 		goto done;
 	}
@@ -370,7 +384,7 @@ static int volume_create_locked(store *s, const store_volume_request *req, reg_v
 		dv_status_clear(&tmp);
 		if (registry_volume_create_abort(s->reg, v.id, op) < 0)
 			log_error("store: volume %s: could not undo the record; recovery will", v.id);
-		release(s, p->name, size);
+		release(s, p->name, size, false);
 		goto done;
 	}
 	dv_crashpoint("store.create.after_pool");
@@ -462,7 +476,7 @@ static int volume_delete_locked(store *s, const char *id, dv_status *st)
 		reg_error(r, st, "recording the deletion");
 		goto done;
 	}
-	release(s, v.pool, v.capacity);
+	release(s, v.pool, v.capacity, false);
 	log_info("store: deleted volume %s (%s) from pool %s%s", id, v.name ? v.name : "", v.pool,
 		 nsnaps ? "; its snapshots remain" : "");
 done:
@@ -528,12 +542,12 @@ static int volume_expand_locked(store *s, const char *id, uint64_t required, uin
 		r = 0;
 		goto done;
 	}
-	r = reserve(s, p, size - v.capacity, st);
+	r = reserve(s, p, size - v.capacity, false, st);
 	if (r < 0)
 		goto done;
 	r = registry_volume_expand_intent(s->reg, id, size, &op);
 	if (r < 0) {
-		release(s, p->name, size - v.capacity);
+		release(s, p->name, size - v.capacity, false);
 		reg_error(r, st, "recording the expansion");
 		goto done;
 	}
@@ -541,7 +555,7 @@ static int volume_expand_locked(store *s, const char *id, uint64_t required, uin
 	r = p->ops->volume_expand(p, id, size, st);
 	if (r < 0) {
 		registry_op_remove(s->reg, op);
-		release(s, p->name, size - v.capacity);
+		release(s, p->name, size - v.capacity, false);
 		goto done;
 	}
 	dv_crashpoint("store.expand.after_pool");
@@ -651,12 +665,12 @@ static int snapshot_create_locked(store *s, const char *name, const char *source
 	snprintf(snap.pool, sizeof(snap.pool), "%s", v.pool);
 	snap.size = v.capacity;
 	/* Thick accounting: a snapshot may come to hold all of its bytes. */
-	r = reserve(s, p, v.capacity, st);
+	r = reserve(s, p, v.capacity, true, st);
 	if (r < 0)
 		goto done;
 	r = registry_snapshot_create_intent(s->reg, &snap, &op);
 	if (r < 0) {
-		release(s, p->name, v.capacity);
+		release(s, p->name, v.capacity, true);
 		reg_error(r, st, "recording the snapshot");
 		goto done;
 	}
@@ -667,7 +681,7 @@ static int snapshot_create_locked(store *s, const char *name, const char *source
 		p->ops->snapshot_delete(p, snap.id, &tmp);
 		dv_status_clear(&tmp);
 		registry_snapshot_create_abort(s->reg, snap.id, op);
-		release(s, p->name, v.capacity);
+		release(s, p->name, v.capacity, true);
 		goto done;
 	}
 	dv_crashpoint("store.snapshot.after_pool");
@@ -731,7 +745,7 @@ static int snapshot_delete_locked(store *s, const char *id, dv_status *st)
 	dv_crashpoint("store.snapdelete.after_pool");
 	r = registry_snapshot_delete_commit(s->reg, id, op);
 	if (r == 0)
-		release(s, snap.pool, snap.size);
+		release(s, snap.pool, snap.size, true);
 	else
 		reg_error(r, st, "recording the deletion");
 done:
@@ -1047,7 +1061,8 @@ int store_open(store **ret, const dv_config *cfg, const char *state_dir, dv_stat
 		goto fail;
 	s->pools = calloc(cfg->n_pools ? cfg->n_pools : 1, sizeof(*s->pools));
 	s->allocated = calloc(cfg->n_pools ? cfg->n_pools : 1, sizeof(*s->allocated));
-	if (!s->pools || !s->allocated) {
+	s->snap_allocated = calloc(cfg->n_pools ? cfg->n_pools : 1, sizeof(*s->snap_allocated));
+	if (!s->pools || !s->allocated || !s->snap_allocated) {
 		r = -ENOMEM;
 		goto fail;
 	}
@@ -1063,7 +1078,8 @@ int store_open(store **ret, const dv_config *cfg, const char *state_dir, dv_stat
 		goto fail;
 	}
 	for (size_t i = 0; i < s->n_pools; i++) {
-		r = registry_pool_allocated(s->reg, s->pools[i]->name, &s->allocated[i]);
+		r = registry_pool_allocated(s->reg, s->pools[i]->name, &s->allocated[i],
+					    &s->snap_allocated[i]);
 		if (r < 0) {
 			dv_status_set(err, DV_INTERNAL, "registry: pool accounting failed");
 			goto fail;
@@ -1084,6 +1100,7 @@ void store_close(store *s)
 		pool_close(s->pools[i]);
 	free(s->pools);
 	free(s->allocated);
+	free(s->snap_allocated);
 	registry_close(s->reg);
 	while (s->locks) {
 		lock_entry *e = s->locks;

@@ -125,8 +125,9 @@ def test_create_rounds_size_and_object_matches(env, c, pool, required, fs_type, 
         assert path.is_file()
         assert path.stat().st_size == expected
         assert path.stat().st_size % MIB == 0
-        # sparse: nothing is allocated up front
-        assert path.stat().st_blocks * 512 < MIB
+        # thick (no overcommit): every block is allocated up front, so the
+        # file system cannot run out under the volume later
+        assert path.stat().st_blocks * 512 >= expected
     elif env.backend(pool) == "btrfs":
         info = btrfs_subvol_info(path)
         assert "readonly" not in info.get("Flags", "")
@@ -208,16 +209,8 @@ def test_capacity_returns_after_delete(env, c, pool):
 
 
 @pytest.mark.parametrize("pool", [
-    pytest.param("img-xfs", marks=pytest.mark.xfail(strict=True, reason=(
-        "dynvol bug: thick accounting is capped by statvfs free space "
-        "(store_pool_available: min(total - allocated, free)), so while "
-        "total - allocated > free a new volume does not lower GetCapacity and "
-        "the pool promises more bytes than the file system has"))),
-    pytest.param("btr", marks=pytest.mark.xfail(strict=True, reason=(
-        "dynvol bug: thick accounting is capped by statvfs free space "
-        "(store_pool_available: min(total - allocated, free)), so while "
-        "total - allocated > free a new volume does not lower GetCapacity and "
-        "the pool promises more bytes than the file system has"))),
+    "img-xfs",
+    "btr",
 ])
 def test_capacity_thick_accounting(env, c, pool):
     """Every byte promised to a volume comes off GetCapacity, at once."""
@@ -554,11 +547,6 @@ def test_hostile_volume_ids(env, c, canary):
         c.delete_volume(v.volume_id)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "dynvol bug: error messages echo the whole request ID (10 KB here) into "
-    "grpc-message, a header larger than grpcio's 8 KiB metadata limit, so the "
-    "client sees RESOURCE_EXHAUSTED 'received initial metadata size exceeds "
-    "limit' instead of NOT_FOUND"))
 def test_long_ids_get_a_readable_error(env, c):
     problems = []
     for hid in LONG_IDS:
@@ -580,7 +568,6 @@ NUL_BUG = ("dynvol bug: request strings are used up to their first NUL byte, so 
            "'x\\0y' and 'x\\0z' are the same CreateVolume name")
 
 
-@pytest.mark.xfail(strict=True, reason=NUL_BUG)
 def test_nul_in_ids_and_names_never_names_another_volume(env, c):
     v = c.create_volume("pvc-real", "plain", required=16 * MIB)
     vid = v.volume_id
@@ -664,10 +651,8 @@ def swap_for_symlink(env, pool, path, canary):
 
 @pytest.mark.parametrize("pool,kind", [
     ("img-xfs", "volume"), ("img-xfs", "snapshot"), ("btr", "volume"), ("btr", "snapshot"),
-    pytest.param("plain", "volume", marks=pytest.mark.xfail(strict=True,
-                                                            reason=DIR_SYMLINK_BUG)),
-    pytest.param("plain", "snapshot", marks=pytest.mark.xfail(strict=True,
-                                                              reason=DIR_SYMLINK_BUG)),
+    ("plain", "volume"),
+    ("plain", "snapshot"),
 ])
 def test_object_replaced_by_symlink_is_never_followed(env, c, canary, pool, kind):
     """A registered volume's or snapshot's object swapped for a symlink out."""
