@@ -26,7 +26,6 @@
 
 #define DEFAULT_STATE_DIR "/var/lib/dynvol"
 #define DEFAULT_DRIVER_NAME "csi.dynvol.io"
-#define DYNVOL_NODE_REGISTER(s, d) 0 /* TEMP until sys/mount lands */
 
 static rpc_server *volatile running_server;
 
@@ -369,7 +368,7 @@ int cmd_driver(int argc, char **argv)
 	rpc_server_set_observer(srv, log_call, NULL);
 	if (csi_identity_register(srv, &drv) < 0 ||
 	    ((drv.mode & CSI_MODE_CONTROLLER) && csi_controller_register(srv, &drv) < 0) ||
-	    ((drv.mode & CSI_MODE_NODE) && DYNVOL_NODE_REGISTER(srv, &drv) < 0)) {
+	    ((drv.mode & CSI_MODE_NODE) && csi_node_register(srv, &drv) < 0)) {
 		log_error("cannot register the CSI services");
 		goto done;
 	}

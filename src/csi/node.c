@@ -36,7 +36,7 @@
 #include "sys/format.h"
 #include "sys/fsprobe.h"
 #include "sys/loop.h"
-#include "sys/mount.h"
+#include "sys/mounts.h"
 #include "sys/path.h"
 
 #define EPHEMERAL_KEY "csi.storage.k8s.io/ephemeral"
@@ -388,7 +388,9 @@ static int do_stage(csi_driver *drv, rpc_call *call, node_volume *nv, const char
 	if (!nv->v.block) {
 		r = ensure_dir(staging);
 		if (r < 0) {
-			rpc_call_fail(call, DV_INTERNAL, "staging path %s: %s", staging, strerror(-r));
+			rpc_call_fail(call, r == -ENOENT ? DV_FAILED_PRECONDITION : DV_INTERNAL,
+				      "staging path %s: %s", staging,
+				      r == -ENOENT ? "its parent directory does not exist" : strerror(-r));
 			goto fail;
 		}
 		if (!mounted_from(staging, nv->image ? dev : NULL, backing)) {
@@ -634,7 +636,8 @@ static int do_publish(csi_driver *drv, rpc_call *call, const char *volume_id, co
 	}
 	r = rs.block ? ensure_file(target) : ensure_dir(target);
 	if (r < 0) {
-		rpc_call_fail(call, DV_INTERNAL, "target %s: %s", target, strerror(-r));
+		rpc_call_fail(call, r == -ENOENT ? DV_FAILED_PRECONDITION : DV_INTERNAL, "target %s: %s",
+			      target, r == -ENOENT ? "its parent directory does not exist" : strerror(-r));
 		reg_stage_clear(&rs);
 		return r;
 	}

@@ -19,9 +19,15 @@ typedef enum {
 
 /*
  * Probes path (a block device or an image file) read-only. ret_type gets
- * the type name ("ext4", "xfs", "gpt", ...) or "". Ambiguous results
- * (several signatures) count as SYS_PROBE_OTHER, never as blank.
- * Returns 0 or -errno (the device could not be read: never "blank").
+ * the type name ("ext4", "xfs", "gpt", ...) or "" (ret_type may be NULL
+ * with len 0). Ambiguous results (several signatures) count as
+ * SYS_PROBE_OTHER, never as blank; so does a signature libblkid finds but
+ * cannot name. A superblock with a bad checksum still counts as its file
+ * system. Outputs are written only on success.
+ * Returns 0 or -errno (the device could not be read: never "blank"):
+ * -ENOTBLK/-EISDIR for something neither a block device nor a regular
+ * file, -EIO when libblkid fails, -ENAMETOOLONG when the type does not
+ * fit in len.
  */
 int sys_probe(const char *path, sys_probe_kind *ret_kind, char *ret_type, size_t len);
 
