@@ -57,6 +57,8 @@ static int get_kv_map(parse_ctx *ctx, const yaml_node_t *n, const char *key, dv_
 {
 	if (!n || n->type != YAML_MAPPING_NODE)
 		return fail(ctx, n, "%s must be a mapping", key);
+	if (*out)
+		return fail(ctx, n, "%s is given twice", key);
 	size_t count = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
 	dv_kv *kv = calloc(count ? count : 1, sizeof(*kv));
 	if (!kv)
@@ -176,6 +178,8 @@ static int parse_root(parse_ctx *ctx, const yaml_node_t *root, dv_config *cfg)
 		} else if (strcmp(ks, "pools") == 0) {
 			if (!v || v->type != YAML_SEQUENCE_NODE)
 				return fail(ctx, v, "%s", "pools must be a list");
+			if (cfg->pools)
+				return fail(ctx, v, "%s", "pools is given twice");
 			size_t count = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
 			cfg->pools = calloc(count ? count : 1, sizeof(*cfg->pools));
 			if (!cfg->pools)

@@ -158,6 +158,8 @@ void dv_log_fields(dv_log_level level, const char *msg, const dv_log_field *fiel
 	dv_buf_free(&b);
 }
 
+static void vlog(dv_log_level level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 static void vlog(dv_log_level level, const char *fmt, va_list ap)
 {
 	char *msg = NULL;

@@ -74,6 +74,11 @@ static void test_errors(void **state)
 	expect_error("maxVolumesPerNode: lots\n", "integer");
 	expect_error("key: [unclosed\n", "test.yaml:");
 	expect_error("stateDir: relative\n", "absolute");
+	/* found by fuzz_config: a repeated mapping leaked the first one */
+	expect_error("topology: {a: b}\ntopology: {c: d}\n", "twice");
+	expect_error("pools: []\npools: []\n", "twice");
+	expect_error("pools:\n  - name: a\n    backend: dir\n    root: /x\n"
+		     "    options: {a: b}\n    options: {c: d}\n", "twice");
 }
 
 static void test_empty_is_defaults(void **state)
