@@ -5,7 +5,7 @@
 set -eu
 
 PACKAGES="
-build-essential pkg-config meson ninja-build clang
+build-essential pkg-config meson ninja-build clang libclang-rt-14-dev
 libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler
 protobuf-compiler libprotobuf-dev
 libsqlite3-dev libjansson-dev libyaml-dev libcurl4-openssl-dev
