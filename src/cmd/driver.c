@@ -353,6 +353,11 @@ int cmd_driver(int argc, char **argv)
 		goto done;
 	}
 	drv.store = st_store;
+	drv.state_dir = state_dir;
+	drv.config = cfg;
+	drv.node_id = node_id;
+	if ((drv.mode & CSI_MODE_NODE) && csi_node_recover(&drv) < 0)
+		log_warn("node recovery could not read the registry");
 	drv.max_volumes_per_node = cfg->max_volumes_per_node > 0 ? (size_t)cfg->max_volumes_per_node : 0;
 	drv.name = driver_name;
 	drv.version = DYNVOL_VERSION;

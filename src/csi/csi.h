@@ -46,6 +46,10 @@ int csi_controller_register(rpc_server *srv, csi_driver *drv);
 /* Registers the Node service's methods. */
 int csi_node_register(rpc_server *srv, csi_driver *drv);
 
+/* Undoes node operations a crash interrupted (stages that never answered
+ * OK): unmount, detach, forget. Called once at start. */
+int csi_node_recover(csi_driver *drv);
+
 /* Readiness as Probe reports it: NULL when ready, else the reason
  * (static or in buf). */
 const char *csi_driver_not_ready(const csi_driver *drv, char *buf, size_t len);

@@ -31,6 +31,7 @@
 #include "arena.h"
 #include "csi.h"
 #include "csi.pb-c.h"
+#include "crashpoint.h"
 #include "log.h"
 #include "strutil.h"
 #include "sys/format.h"
@@ -384,6 +385,7 @@ static int do_stage(csi_driver *drv, rpc_call *call, node_volume *nv, const char
 			goto fail;
 		snprintf(rs.device, sizeof(rs.device), "%s", dev);
 		registry_stage_put(reg, &rs);
+		dv_crashpoint("node.stage.after_attach");
 	}
 	if (!nv->v.block) {
 		r = ensure_dir(staging);
@@ -398,6 +400,7 @@ static int do_stage(csi_driver *drv, rpc_call *call, node_volume *nv, const char
 				r = format_if_blank(drv, call, nv, dev, fs);
 				if (r < 0)
 					goto fail;
+				dv_crashpoint("node.stage.after_format");
 				r = sys_mount_fs(dev, staging, fs, mflags | MS_NOSUID | MS_NODEV,
 						 *data ? data : NULL);
 			} else {
@@ -410,6 +413,7 @@ static int do_stage(csi_driver *drv, rpc_call *call, node_volume *nv, const char
 			}
 		}
 	}
+	dv_crashpoint("node.stage.after_mount");
 	rs.state = REG_STAGE_STAGED;
 	if (registry_stage_put(reg, &rs) < 0) {
 		rpc_call_fail(call, DV_INTERNAL, "cannot record the stage");
@@ -545,6 +549,7 @@ static int do_unstage(csi_driver *drv, rpc_call *call, const char *volume_id, co
 				break;
 		}
 	}
+	dv_crashpoint("node.unstage.after_umount");
 	if (*rs.device) {
 		r = sys_loop_detach(rs.device);
 		if (r == -EBUSY) {
@@ -642,6 +647,7 @@ static int do_publish(csi_driver *drv, rpc_call *call, const char *volume_id, co
 		return r;
 	}
 	r = registry_node_publish_put(reg, volume_id, target, readonly);
+	dv_crashpoint("node.publish.after_record");
 	if (r == 0)
 		r = sys_mount_bind(source, target, readonly, MS_NOSUID | MS_NODEV);
 	if (r < 0) {
@@ -1086,6 +1092,52 @@ out:
 	reg_stage_clear(&rs);
 	reg_volume_clear(&nv.v);
 	dv_status_clear(&st);
+}
+
+/* ------------------------------------------------------------------ */
+/* recovery                                                            */
+
+int csi_node_recover(csi_driver *drv)
+{
+	registry *reg = store_registry(drv->store);
+	reg_stage *stages;
+	size_t n;
+	int r = registry_stage_list(reg, &stages, &n);
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		reg_stage *rs = &stages[i];
+		if (rs->state != REG_STAGE_STAGING)
+			continue;
+		/* A stage that never answered OK: the CO will call again.
+		 * Undo what it did so nothing stays attached or mounted. */
+		if (!rs->block && rs->staging_path && *rs->device &&
+		    mounted_from(rs->staging_path, rs->device, NULL))
+			sys_umount(rs->staging_path);
+		else if (!rs->block && rs->staging_path && !*rs->device) {
+			node_volume nv;
+			char backing[4200];
+			memset(&nv, 0, sizeof(nv));
+			if (registry_volume_get(reg, rs->volume_id, &nv.v) == 0 &&
+			    (nv.p = store_pool_find(drv->store, nv.v.pool))) {
+				backing_path(&nv, backing, sizeof(backing));
+				if (mounted_from(rs->staging_path, NULL, backing))
+					sys_umount(rs->staging_path);
+			}
+			reg_volume_clear(&nv.v);
+		}
+		if (*rs->device) {
+			r = sys_loop_detach(rs->device);
+			if (r < 0 && r != -ENXIO)
+				log_warn("recovery: cannot detach %s of volume %s: %s", rs->device,
+					 rs->volume_id, strerror(-r));
+		}
+		registry_stage_remove(reg, rs->volume_id);
+		log_info("recovery: interrupted stage of volume %s undone", rs->volume_id);
+	}
+	registry_stages_free(stages, n);
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */

@@ -94,7 +94,7 @@ enum {
 	Q_PUB_ADD, Q_PUB_GET, Q_PUB_REMOVE, Q_PUB_COUNT_NODE, Q_PUB_NODES, Q_PUB_REMOVE_VOL,
 	Q_OP_INSERT, Q_OP_DELETE, Q_OP_LIST,
 	Q_STAGE_GET, Q_STAGE_PUT, Q_STAGE_DEL, Q_NPUB_GET, Q_NPUB_PUT, Q_NPUB_DEL, Q_NPUB_COUNT,
-	Q_NPUB_FIND_TARGET,
+	Q_NPUB_FIND_TARGET, Q_STAGE_LIST,
 	Q_MAX
 };
 
@@ -154,6 +154,8 @@ static const char *const SQL[Q_MAX] = {
 	[Q_NPUB_DEL] = "DELETE FROM node_publishes WHERE volume_id = ?1 AND target_path = ?2",
 	[Q_NPUB_COUNT] = "SELECT COUNT(*) FROM node_publishes WHERE volume_id = ?1",
 	[Q_NPUB_FIND_TARGET] = "SELECT volume_id FROM node_publishes WHERE target_path = ?1",
+	[Q_STAGE_LIST] = "SELECT volume_id, staging_path, device, fs_type, block, mount_flags, state "
+			 "FROM node_stages ORDER BY volume_id",
 };
 
 struct registry {
@@ -1134,6 +1136,43 @@ int registry_op_remove(registry *reg, int64_t op)
 /* ------------------------------------------------------------------ */
 /* node state                                                          */
 
+static void read_stage(sqlite3_stmt *st, reg_stage *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	copy_col(ret->volume_id, sizeof(ret->volume_id), st, 0);
+	ret->staging_path = dup_col(st, 1);
+	copy_col(ret->device, sizeof(ret->device), st, 2);
+	copy_col(ret->fs_type, sizeof(ret->fs_type), st, 3);
+	ret->block = sqlite3_column_int(st, 4) != 0;
+	ret->mount_flags = dup_col(st, 5);
+	ret->state = (reg_stage_state)sqlite3_column_int(st, 6);
+}
+
+static int stage_list_locked(registry *reg, reg_stage **ret, size_t *ret_n)
+{
+	sqlite3_stmt *st = q(reg, Q_STAGE_LIST);
+	int r = COLLECT(reg, st, reg_stage, read_stage, ret, ret_n);
+
+	if (r < 0) {
+		registry_stages_free(*ret, *ret_n);
+		*ret = NULL;
+		*ret_n = 0;
+	}
+	return r;
+}
+
+int registry_stage_list(registry *reg, reg_stage **ret, size_t *ret_n)
+{
+	return LOCKED(reg, stage_list_locked(reg, ret, ret_n));
+}
+
+void registry_stages_free(reg_stage *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		reg_stage_clear(&s[i]);
+	free(s);
+}
+
 static int stage_get_locked(registry *reg, const char *volume_id, reg_stage *ret)
 {
 	sqlite3_stmt *st = q(reg, Q_STAGE_GET);
@@ -1141,16 +1180,8 @@ static int stage_get_locked(registry *reg, const char *volume_id, reg_stage *ret
 
 	bind_text(st, 1, volume_id);
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		memset(ret, 0, sizeof(*ret));
-		copy_col(ret->volume_id, sizeof(ret->volume_id), st, 0);
-		ret->staging_path = dup_col(st, 1);
-		copy_col(ret->device, sizeof(ret->device), st, 2);
-		copy_col(ret->fs_type, sizeof(ret->fs_type), st, 3);
-		ret->block = sqlite3_column_int(st, 4) != 0;
-		ret->mount_flags = dup_col(st, 5);
-		ret->state = (reg_stage_state)sqlite3_column_int(st, 6);
-	}
+	if (rc == SQLITE_ROW)
+		read_stage(st, ret);
 	sqlite3_reset(st);
 	if (rc == SQLITE_ROW)
 		return 0;

@@ -177,6 +177,9 @@ int registry_stage_get(registry *reg, const char *volume_id, reg_stage *ret);
 /* Inserts or replaces. */
 int registry_stage_put(registry *reg, const reg_stage *s);
 int registry_stage_remove(registry *reg, const char *volume_id);
+/* Every stage record (for recovery at start). */
+int registry_stage_list(registry *reg, reg_stage **ret, size_t *ret_n);
+void registry_stages_free(reg_stage *s, size_t n);
 int registry_node_publish_put(registry *reg, const char *volume_id, const char *target, bool ro);
 int registry_node_publish_get(registry *reg, const char *volume_id, const char *target,
 			      bool *ret_ro);
