@@ -119,11 +119,15 @@ def test_create_snapshot_not_enough_space(sn):
     pool reserves a snapshot's full size; a volume as large as all the free
     space, plus a few MiB written, leaves no room for its snapshot."""
     cap = sn.call("GetCapacity", volume_capabilities=[sn.mount_cap()])
-    size = cap.maximum_volume_size.value
+    # a margin against other writers on the shared file system between the
+    # calls, and a filler larger than the margin
+    size = cap.maximum_volume_size.value - 128 * MIB
     assert size > 0
     vol = sn.create_volume(required=size)
     with open(sn.volume_dir(vol.volume_id) / "filler", "wb") as f:
-        f.write(b"\xa5" * (64 * MIB))
+        chunk = b"\xa5" * (16 * MIB)
+        for _ in range(12):
+            f.write(chunk)
         f.flush()
         os.fsync(f.fileno())
     sn.expect(RESOURCE_EXHAUSTED, "CreateSnapshot", name=unique("snap"),
