@@ -88,8 +88,7 @@ fuzz-replay: build-fuzz
 	done
 
 bench: build
-	$(PYTHON) bench/rpc.py --build $(BUILD)
-	$(PYTHON) bench/controller.py --build $(BUILD)
+	$(PYTHON) bench/report.py --build $(BUILD) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -1,17 +1,30 @@
 #!/usr/bin/python3
 """Controller benchmark: CreateVolume+DeleteVolume pairs/s and p50/p99 on
-the dir and image pools at concurrency 1, 16 and 64; the cost per pair with
-100 and with 10,000 existing volumes (it must stay flat); ListVolumes pages
-of 500 over 10,000 volumes; the driver's RSS with 10,000 volumes.
+the dir and image pools at concurrency 1, 16 and 64; the cost per pair as
+the pool fills from 100 to 10,000 existing volumes (100, 1000, 2500, 5000,
+10000: it must stay flat); ListVolumes pages of 500 over 10,000 volumes;
+the driver's RSS idle and with 10,000 volumes.
 
   bench/controller.py [--build build] [--duration 3s] [--volumes 10000]
+                      [--counts 100,1000,2500,5000,10000] [--json FILE]
+  bench/controller.py --endpoint EP --pool P [--pool P2] [--pid PID] ...
 
-Pools live in a temporary directory on the file system of /tmp. Prints a
-table and the ratios against the targets (2 cores: >= 1,000 pairs/s on the
-image pool at concurrency 16; a page of 500 in < 20 ms; per-pair cost at
-10,000 volumes within 1.2x of the cost at 100).
+By default it starts its own driver with a dir pool and an image pool in a
+temporary directory on the file system of /tmp. With --endpoint it measures
+a CSI driver already running there instead: give the StorageClass
+parameter pool=P with --pool (--pool '' sends no pool parameter), and
+--pid for its RSS. The cost curve runs on the image pool (or the first
+--pool; --growth-pool to choose). Volumes it made on a driver it did not
+start are deleted at the end (every volume that appeared during the run;
+--keep-volumes to leave them).
+
+Prints a table and the ratios against the targets (2 cores: >= 1,000
+pairs/s on the image pool at concurrency 16; a page of 500 in < 20 ms;
+per-pair cost at 10,000 volumes within 1.2x of the cost at 100; RSS with
+10,000 volumes < 8 MB). Progress goes to stderr.
 """
 import argparse
+import concurrent.futures
 import json
 import os
 import shutil
@@ -23,13 +36,28 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_COUNTS = (100, 1000, 2500, 5000, 10000)
+GROWTH_CONCURRENCY = 16
+FILL_CHUNK = 1000
+TARGETS = {"img_pairs_per_sec@16": 1000, "list_p99_us": 20000, "cost_ratio": 1.2,
+           "rss_kb_with_volumes": 8192}
+T0 = time.time()
+
+
+def log(msg):
+    print(f"[{time.time() - T0:6.1f}s] {msg}", file=sys.stderr, flush=True)
 
 
 def rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
+    if not pid:
+        return None
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
     return None
 
 
@@ -56,79 +84,229 @@ def bench(ctl, endpoint, *args):
     return json.loads(out.stdout)
 
 
+def pool_args(pool):
+    """--pool '' sends no pool parameter (the driver's default)."""
+    return ["--pool", pool] if pool else []
+
+
+def pool_label(pool):
+    return pool if pool else "(default)"
+
+
+def list_ids(ctl, endpoint):
+    out = subprocess.run([ctl, "-e", endpoint, "-o", "json", "controller", "list", "--all"],
+                         capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"ListVolumes failed: {out.stderr.strip()}")
+    # one JSON document per page
+    ids, dec, text, i = set(), json.JSONDecoder(), out.stdout, 0
+    while True:
+        while i < len(text) and text[i].isspace():
+            i += 1
+        if i >= len(text):
+            return ids
+        doc, i = dec.raw_decode(text, i)
+        ids.update(e["volume"]["volume_id"] for e in doc.get("entries", [])
+                   if e.get("volume", {}).get("volume_id"))
+
+
+def delete_ids(ctl, endpoint, ids):
+    def one(vid):
+        r = subprocess.run([ctl, "-e", endpoint, "controller", "delete", vid],
+                           capture_output=True, text=True, check=False)
+        return r.returncode == 0
+    ids = sorted(ids)
+    failed = 0
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as ex:
+        for i, ok in enumerate(ex.map(one, ids), 1):
+            failed += not ok
+            if i % 1000 == 0:
+                log(f"cleanup: deleted {i}/{len(ids)} volumes")
+    return failed
+
+
+def counts_for(args):
+    if args.counts:
+        counts = sorted({int(x) for x in args.counts.split(",") if x.strip()})
+    else:
+        counts = [c for c in DEFAULT_COUNTS if c < args.volumes] + [args.volumes]
+    if not counts or counts[0] < 1:
+        raise SystemExit("--counts/--volumes: volume counts must be >= 1")
+    return counts
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default="build")
-    ap.add_argument("--duration", default="3s")
-    ap.add_argument("--volumes", type=int, default=10000)
+    ap.add_argument("--duration", default="3s", help="per measurement (default 3s)")
+    ap.add_argument("--volumes", type=int, default=10000,
+                    help="volumes at the end of the cost curve (default 10000)")
+    ap.add_argument("--counts", help="the cost curve's volume counts, comma-separated "
+                    "(default 100,1000,2500,5000,10000, capped at --volumes)")
+    ap.add_argument("--endpoint", help="measure the CSI driver already running there")
+    ap.add_argument("--pid", type=int, help="with --endpoint: its pid, for the RSS")
+    ap.add_argument("--pool", action="append",
+                    help="pool parameter for create+delete, repeatable (default: dir and img "
+                    "of the driver it starts; required with --endpoint; '' for none)")
+    ap.add_argument("--growth-pool", help="pool of the cost curve (default img, else the "
+                    "first --pool)")
+    ap.add_argument("--keep-volumes", action="store_true",
+                    help="with --endpoint: do not delete the volumes the run made")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
     build = os.path.join(ROOT, args.build)
     ctl = os.path.join(build, "dynvolctl")
-    tmp = tempfile.mkdtemp(prefix="dvbench-", dir="/tmp")
-    for d in ("dir", "img"):
-        os.makedirs(os.path.join(tmp, d))
-    cfg = os.path.join(tmp, "config.yaml")
-    with open(cfg, "w") as f:
-        f.write(f"pools:\n  - name: dir\n    backend: dir\n    root: {tmp}/dir\n"
-                f"  - name: img\n    backend: image\n    root: {tmp}/img\n"
-                f"    options:\n      overcommit: \"100\"\n")
-    sock = os.path.join(tmp, "csi.sock")
-    endpoint = "unix://" + sock
-    proc = subprocess.Popen([os.path.join(build, "dynvol"), "driver", "--endpoint", endpoint,
-                             "--state-dir", tmp, "--config", cfg, "--log-level", "warn"],
-                            stderr=subprocess.DEVNULL)
-    results = {"pairs": [], "growth": {}, "list": None}
+    counts = counts_for(args)
+    if args.endpoint and args.pool is None:
+        raise SystemExit("--endpoint needs --pool (the StorageClass parameter pool=P; "
+                         "--pool '' for none)")
+    pools = args.pool if args.pool is not None else ["dir", "img"]
+    growth_pool = args.growth_pool if args.growth_pool is not None else (
+        "img" if "img" in pools else pools[0])
+
+    proc = None
+    tmp = None
+    endpoint, pid = args.endpoint, args.pid
+    if not endpoint:
+        unknown = [p for p in pools + [growth_pool] if p not in ("dir", "img")]
+        if unknown:
+            raise SystemExit(f"the driver this starts has the pools dir and img, not {unknown}")
+        tmp = tempfile.mkdtemp(prefix="dvbench-", dir="/tmp")
+        for d in ("dir", "img"):
+            os.makedirs(os.path.join(tmp, d))
+        cfg = os.path.join(tmp, "config.yaml")
+        with open(cfg, "w") as f:
+            f.write(f"pools:\n  - name: dir\n    backend: dir\n    root: {tmp}/dir\n"
+                    f"  - name: img\n    backend: image\n    root: {tmp}/img\n"
+                    f"    options:\n      overcommit: \"100\"\n")
+        sock = os.path.join(tmp, "csi.sock")
+        endpoint = "unix://" + sock
+        proc = subprocess.Popen([os.path.join(build, "dynvol"), "driver", "--endpoint", endpoint,
+                                 "--state-dir", tmp, "--config", cfg, "--log-level", "warn"],
+                                stderr=subprocess.DEVNULL)
+        pid = proc.pid
+    results = {"endpoint": endpoint if args.endpoint else None, "duration": args.duration,
+               "volumes": counts[-1], "pairs": [], "growth": {}, "growth_pool": growth_pool,
+               "growth_curve": [], "list": None, "targets": TARGETS}
+    before = None
     try:
-        wait_socket(sock, proc)
-        for pool in ("dir", "img"):
+        if proc:
+            wait_socket(sock, proc)
+        time.sleep(0.3)
+        results["rss_kb_idle"] = rss_kb(pid)
+        if args.endpoint:
+            before = list_ids(ctl, endpoint)
+            results["preexisting_volumes"] = len(before)
+            if before:
+                log(f"{len(before)} volumes exist already; the counts include them")
+        existing = len(before) if before else 0
+        for pool in pools:
             for conc in (1, 16, 64):
-                print(f"create+delete on {pool} at concurrency {conc} ...", file=sys.stderr, flush=True)
-                r = bench(ctl, endpoint, "-c", str(conc), "-d", args.duration, "--pool", pool,
+                log(f"create+delete on {pool_label(pool)} at concurrency {conc} "
+                    f"for {args.duration} ...")
+                r = bench(ctl, endpoint, "-c", str(conc), "-d", args.duration, *pool_args(pool),
                           "create-delete")
-                r["pool"] = pool
+                r["pool"] = pool_label(pool)
                 results["pairs"].append(r)
-        # cost growth on the image pool: 100 volumes, then args.volumes
-        print("filling 100 volumes ...", file=sys.stderr, flush=True)
-        bench(ctl, endpoint, "-c", "16", "-n", "100", "--pool", "img", "create")
-        at100 = bench(ctl, endpoint, "-c", "16", "-d", args.duration, "--pool", "img", "create-delete")
-        print(f"filling to {args.volumes} volumes ...", file=sys.stderr, flush=True)
-        bench(ctl, endpoint, "-c", "16", "-n", str(args.volumes - 100), "--pool", "img", "create")
-        atn = bench(ctl, endpoint, "-c", "16", "-d", args.duration, "--pool", "img", "create-delete")
+
+        results["rss_kb_after_pairs"] = rss_kb(pid)
+
+        # the cost curve: fill the growth pool up to each count, then measure
+        have = existing
+        warm = True
+        for n in counts:
+            if n < have and n != counts[-1]:
+                log(f"cost curve: skipping {n} volumes, {have} exist already")
+                continue
+            while have < n:
+                k = min(FILL_CHUNK, n - have)
+                bench(ctl, endpoint, "-c", "16", "-n", str(k), *pool_args(growth_pool), "create")
+                have += k
+                log(f"filling {pool_label(growth_pool)}: {have}/{counts[-1]} volumes")
+            if warm:
+                # not recorded: lets the tail of the concurrency-64 runs settle, so the
+                # first point is not inflated
+                log("warm-up: create+delete for 1s (not recorded) ...")
+                bench(ctl, endpoint, "-c", str(GROWTH_CONCURRENCY), "-d", "1s",
+                      *pool_args(growth_pool), "create-delete")
+                warm = False
+            log(f"create+delete at {have} volumes, concurrency {GROWTH_CONCURRENCY} "
+                f"for {args.duration} ...")
+            r = bench(ctl, endpoint, "-c", str(GROWTH_CONCURRENCY), "-d", args.duration,
+                      *pool_args(growth_pool), "create-delete")
+            r["pool"] = pool_label(growth_pool)
+            r["volumes"] = have
+            r["cost_us"] = 1e6 / r["calls_per_sec"] if r["calls_per_sec"] else None
+            r["rss_kb"] = rss_kb(pid)
+            results["growth_curve"].append(r)
+        log(f"ListVolumes pages of 500 over {have} volumes for {args.duration} ...")
         lst = bench(ctl, endpoint, "-c", "1", "-d", args.duration, "list-page")
-        rss = rss_kb(proc.pid)
-        results["growth"] = {"at_100": at100, f"at_{args.volumes}": atn}
+        lst["volumes"] = have
+        rss = rss_kb(pid)
+        curve = results["growth_curve"]
+        first, last = curve[0], curve[-1]
+        # the keys of the two-point version, kept for older readers
+        results["growth"] = {f"at_{first['volumes']}": first, f"at_{last['volumes']}": last}
+        results["cost_ratio"] = (last["cost_us"] / first["cost_us"]
+                                 if first["cost_us"] and last["cost_us"] else None)
         results["list"] = lst
         results["rss_kb_with_volumes"] = rss
 
-        print(f"{'pool':>5} {'conc':>5} {'pairs/s':>9} {'p50 us':>8} {'p99 us':>8} {'errors':>6}")
+        print(f"{'pool':>9} {'conc':>5} {'pairs/s':>9} {'p50 us':>8} {'p99 us':>8} {'errors':>6}")
         for r in results["pairs"]:
-            print(f"{r['pool']:>5} {r['concurrency']:>5} {r['calls_per_sec']:>9.0f} "
+            print(f"{r['pool']:>9} {r['concurrency']:>5} {r['calls_per_sec']:>9.0f} "
                   f"{r['p50_us']:>8.0f} {r['p99_us']:>8.0f} {r['errors']:>6}")
-        c100 = 1e6 / at100["calls_per_sec"]
-        cn = 1e6 / atn["calls_per_sec"]
-        print(f"image pool, concurrency 16: {at100['calls_per_sec']:.0f} pairs/s with 100 volumes, "
-              f"{atn['calls_per_sec']:.0f} with {args.volumes}: cost ratio {cn / c100:.2f} "
-              f"(target <= 1.2)")
-        print(f"ListVolumes page of 500 over {args.volumes}: p50 {lst['p50_us'] / 1000:.2f} ms, "
-              f"p99 {lst['p99_us'] / 1000:.2f} ms (target < 20 ms: {20000 / max(lst['p99_us'], 1):.1f}x)")
-        img16 = [r for r in results["pairs"] if r["pool"] == "img" and r["concurrency"] == 16][0]
-        print(f"image pairs/s @16: {img16['calls_per_sec']:.0f} / 1000 = "
-              f"{img16['calls_per_sec'] / 1000:.2f}x target")
-        print(f"driver RSS with {args.volumes} volumes: {rss} kB (target < 8192 kB: "
-              f"{8192 / rss:.2f}x)")
+        print(f"\ncost curve, pool {pool_label(growth_pool)}, concurrency {GROWTH_CONCURRENCY}:")
+        print(f"{'volumes':>8} {'pairs/s':>9} {'us/pair':>8} {'p50 us':>8} {'p99 us':>8} "
+              f"{'RSS kB':>8}")
+        for r in curve:
+            print(f"{r['volumes']:>8} {r['calls_per_sec']:>9.0f} {r['cost_us'] or 0:>8.0f} "
+                  f"{r['p50_us']:>8.0f} {r['p99_us']:>8.0f} {r['rss_kb'] or '-':>8}")
+        if results["cost_ratio"]:
+            print(f"cost at {last['volumes']} / cost at {first['volumes']} volumes: "
+                  f"{results['cost_ratio']:.2f} (target <= 1.2)")
+        print(f"ListVolumes page of 500 over {have}: p50 {lst['p50_us'] / 1000:.2f} ms, "
+              f"p99 {lst['p99_us'] / 1000:.2f} ms (target < 20 ms: "
+              f"{20000 / max(lst['p99_us'], 1):.1f}x)")
+        img16 = [r for r in results["pairs"]
+                 if r["pool"] == pool_label(growth_pool) and r["concurrency"] == 16]
+        if img16:
+            print(f"{pool_label(growth_pool)} pairs/s @16: {img16[0]['calls_per_sec']:.0f} / 1000 = "
+                  f"{img16[0]['calls_per_sec'] / 1000:.2f}x target")
+        if results["rss_kb_idle"]:
+            print(f"driver RSS idle: {results['rss_kb_idle']} kB")
+        if results["rss_kb_after_pairs"]:
+            print(f"driver RSS after the create+delete runs: {results['rss_kb_after_pairs']} kB")
+        if rss:
+            print(f"driver RSS with {have} volumes: {rss} kB (target < 8192 kB: "
+                  f"{8192 / rss:.2f}x)")
+        else:
+            print("driver RSS: not measured (give --pid with --endpoint)")
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(results, f, indent=2)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if proc:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if args.endpoint and before is not None and not args.keep_volumes:
+            try:
+                made = list_ids(ctl, endpoint) - before
+            except SystemExit as e:
+                log(f"cleanup: {e}; volumes the run made are left behind")
+                made = set()
+            if made:
+                log(f"cleanup: deleting the {len(made)} volumes this run made ...")
+                failed = delete_ids(ctl, endpoint, made)
+                if failed:
+                    log(f"cleanup: {failed} deletions failed")
 
 
 if __name__ == "__main__":

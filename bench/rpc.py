@@ -99,9 +99,11 @@ def main():
             t = threading.Thread(target=sample)
             t.start()
             print(f"probe at concurrency {conc} for {args.duration} ...", file=sys.stderr, flush=True)
-            r = run_bench(ctl, endpoint, conc, args.duration)
-            stop.set()
-            t.join()
+            try:
+                r = run_bench(ctl, endpoint, conc, args.duration)
+            finally:
+                stop.set()
+                t.join()
             r["rss_kb_peak"] = peak[0] or None
             results["runs"].append(r)
         by_c = {r["concurrency"]: r for r in results["runs"]}
