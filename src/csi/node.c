@@ -642,6 +642,15 @@ static int do_publish(csi_driver *drv, rpc_call *call, const char *volume_id, co
 		return -ENOENT;
 	}
 	const char *source = rs.block ? rs.device : rs.staging_path;
+	/* The record says staged; the mount table must agree, or the pod
+	 * would get the bare host directory under the staging path. */
+	if (!rs.block && sys_mount_find(rs.staging_path, &(sys_mount_info){ 0 }) < 0) {
+		rpc_call_fail(call, DV_FAILED_PRECONDITION,
+			      "volume %s is not mounted at its staging path %s; stage it again",
+			      volume_id, rs.staging_path);
+		reg_stage_clear(&rs);
+		return -ENOENT;
+	}
 	if (registry_node_publish_get(reg, volume_id, target, &ro_rec) == 0 &&
 	    sys_mount_find(target, &(sys_mount_info){ 0 }) == 0) {
 		reg_stage_clear(&rs);
@@ -670,8 +679,9 @@ static int do_publish(csi_driver *drv, rpc_call *call, const char *volume_id, co
 	}
 	r = registry_node_publish_put(reg, volume_id, target, readonly);
 	dv_crashpoint("node.publish.after_record");
+	/* a bound device node must stay openable: no MS_NODEV for block */
 	if (r == 0)
-		r = sys_mount_bind(source, target, readonly, MS_NOSUID | MS_NODEV);
+		r = sys_mount_bind(source, target, readonly, MS_NOSUID | (rs.block ? 0 : MS_NODEV));
 	if (r < 0) {
 		registry_node_publish_remove(reg, volume_id, target);
 		rpc_call_fail(call, DV_INTERNAL, "bind-mounting %s on %s: %s", source, target,
@@ -689,6 +699,17 @@ static int do_unpublish(csi_driver *drv, rpc_call *call, const char *volume_id, 
 	registry *reg = store_registry(drv->store);
 	struct stat st;
 	int r;
+
+	/* Only what dynvol published there is ours to unmount. */
+	if (registry_node_publish_get(reg, volume_id, target, NULL) < 0) {
+		if (sys_mount_find(target, &(sys_mount_info){ 0 }) == 0) {
+			rpc_call_fail(call, DV_FAILED_PRECONDITION,
+				      "%s is a mount point dynvol did not make for volume %s; not touching it",
+				      target, volume_id);
+			return -EBUSY;
+		}
+		return 0;
+	}
 
 	for (int i = 0; i < 8 && sys_mount_find(target, &(sys_mount_info){ 0 }) == 0; i++) {
 		r = sys_umount(target);
@@ -1148,6 +1169,26 @@ int csi_node_recover(csi_driver *drv)
 					sys_umount(rs->staging_path);
 			}
 			reg_volume_clear(&nv.v);
+		}
+		if (!*rs->device) {
+			/* killed between attach and recording it: find it */
+			reg_volume v = { 0 };
+			pool *p;
+			if (registry_volume_get(reg, rs->volume_id, &v) == 0 &&
+			    (p = store_pool_find(drv->store, v.pool)) && !strcmp(p->ops->backend, "image")) {
+				char name[128];
+				snprintf(name, sizeof(name), "%s.img", v.id);
+				int fd = sys_open_beneath(p->volumes_fd, name, O_RDONLY, 0);
+				if (fd >= 0) {
+					if (sys_loop_find(fd, rs->device, sizeof(rs->device)) < 0)
+						rs->device[0] = 0;
+					close(fd);
+				}
+			}
+			reg_volume_clear(&v);
+			if (*rs->device && !rs->block && rs->staging_path &&
+			    mounted_from(rs->staging_path, rs->device, NULL))
+				sys_umount(rs->staging_path);
 		}
 		if (*rs->device) {
 			r = sys_loop_detach(rs->device);

@@ -313,7 +313,6 @@ BLOCK_NODEV = (
     "rw,nosuid,nodev")
 
 
-@pytest.mark.xfail(strict=True, reason=BLOCK_NODEV)
 def test_block_raw_io_two_targets(env, c):
     vol = Vol(env, c, "img-ext4", block=True, size=32 * MIB)
     assert_ok(vol.stage)
@@ -729,11 +728,6 @@ def test_hostile_block_publish_targets_are_refused(env, c):
     assert_clean(env)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "dynvol bug: NodeUnpublishVolume unmounts (and rmdirs) whatever is mounted at the target "
-    "even when dynvol never published there - for a volume ID it does not know at all, too "
-    "(do_unpublish calls sys_umount without consulting node_publishes); NodeUnstageVolume "
-    "refuses the same situation ('a mount point dynvol did not make; not touching it')"))
 @pytest.mark.parametrize("whose", ["known volume", "unknown volume"])
 def test_unpublish_never_unmounts_what_dynvol_did_not_mount(env, c, whose):
     vol = Vol(env, c, "plain")
@@ -962,14 +956,6 @@ def test_kill9_between_loop_attach_and_its_record_then_retry(env, csi):
     assert_clean(env)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "dynvol bug: do_stage attaches the loop device (attach_image) before it records the "
-    "device in node_stages (the registry_stage_put after it); killed in between, the row "
-    "says state=STAGING, device=''. At restart csi_node_recover logs 'interrupted stage of "
-    "volume ... undone' but only detaches `if (*rs->device)`, then removes the row; the "
-    "following NodeUnstage finds no row and answers OK. The loop device stays attached to "
-    "the image for good (a retried stage reuses it, so only the give-up path leaks). "
-    "Recovery/unstage could find the device by the image's identity (sys_loop_find)"))
 def test_kill9_between_loop_attach_and_its_record_then_unstage(env, csi):
     c = env.client(csi)
     vol = Vol(env, c, "img-ext4")
@@ -1211,13 +1197,6 @@ def test_node_crash_point(env, csi, point, where, state, then):
     assert_clean(env)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "dynvol bug: do_publish trusts the node_stages row (state STAGED) and bind-mounts "
-    "staging_path without checking that the volume is mounted there; after a kill at "
-    "node.unstage.after_umount (row still STAGED, staging unmounted) NodePublishVolume "
-    "answers OK and the target is a bind of the host's empty staging directory "
-    "(findmnt: /dev/vda[<prefix>/.../globalmount] ext4): the pod sees none of its data and "
-    "writes to the host disk (same after any external unmount of the staging path)"))
 @pytest.mark.parametrize("pool", ["img-ext4", "plain"])
 def test_publish_after_a_crash_in_unstage_never_binds_the_bare_staging_dir(env, csi, pool):
     """Killed in NodeUnstageVolume after the unmount: the row still says
