@@ -48,11 +48,11 @@ int sys_umount(const char *target);
 
 typedef struct {
 	char source[4096];   /* device or, for binds, the source device */
-	char root[4096];     /* path within the source file system (binds) */
+	char root[4096];     /* path within the source filesystem, for binds */
 	char fstype[64];
 	char options[1024];  /* VFS + fs options, comma separated */
 	bool readonly;
-	dev_t dev;           /* st_dev of the mounted file system (major:minor) */
+	dev_t dev;           /* st_dev of the mounted filesystem, major:minor */
 } sys_mount_info;
 
 /* What is mounted exactly at target (the top-most mount there), read
