@@ -98,6 +98,69 @@ int pool_remove_tree(int dir_fd, const char *name)
 	return remove_at(dir_fd, name, st.st_dev, 0);
 }
 
+/* Calls fn for each "<id><suffix>" in dir_fd whose id dynvol could have
+ * made; other names are not ours to report. */
+static int scan_one(int dir_fd, pool_obj_kind kind, const char *suffix, pool_scan_fn fn,
+		    void *payload)
+{
+	size_t sl = strlen(suffix);
+	int fd = dup(dir_fd);
+	DIR *d;
+	struct dirent *de;
+	int r = 0;
+
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	rewinddir(d);
+	while (r == 0 && (de = readdir(d))) {
+		char id[64];
+		size_t n = strlen(de->d_name);
+		if (n < sl || n - sl >= sizeof(id) || strcmp(de->d_name + n - sl, suffix) != 0)
+			continue;
+		memcpy(id, de->d_name, n - sl);
+		id[n - sl] = 0;
+		if (pool_id_is_valid(id))
+			r = fn(kind, id, payload);
+	}
+	closedir(d);
+	return r;
+}
+
+int pool_scan_objects(pool *p, const char *suffix, pool_scan_fn fn, void *payload)
+{
+	int r = scan_one(p->volumes_fd, POOL_OBJ_VOLUME, suffix, fn, payload);
+
+	return r < 0 ? r : scan_one(p->snapshots_fd, POOL_OBJ_SNAPSHOT, suffix, fn, payload);
+}
+
+void pool_remove_leftovers(const pool *p, const char *suffix)
+{
+	int fds[2] = { p->volumes_fd, p->snapshots_fd };
+	size_t sl = strlen(suffix);
+
+	for (int i = 0; i < 2; i++) {
+		int fd = dup(fds[i]);
+		DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+		struct dirent *de;
+		if (!d) {
+			if (fd >= 0)
+				close(fd);
+			continue;
+		}
+		while ((de = readdir(d))) {
+			size_t n = strlen(de->d_name);
+			if (n > sl && strcmp(de->d_name + n - sl, suffix) == 0)
+				pool_remove_tree(fds[i], de->d_name);
+		}
+		closedir(d);
+	}
+}
+
 bool pool_id_is_valid(const char *id)
 {
 	const char *dash = strchr(id, '-');

@@ -132,6 +132,11 @@ int pool_open_subdir(int dir_fd, const char *name, int *ret_fd);
 int pool_remove_tree(int dir_fd, const char *name);
 /* fsync of a directory, so a create or unlink inside it is durable. */
 int pool_sync_dir(int dir_fd);
+/* pool->ops->scan for backends that name objects "<id><suffix>". */
+int pool_scan_objects(pool *p, const char *suffix, pool_scan_fn fn, void *payload);
+/* Removes entries ending in suffix from volumes/ and snapshots/: copies a
+ * crash interrupted, never referenced by any record. */
+void pool_remove_leftovers(const pool *p, const char *suffix);
 /* Value of a pool option from the config, or NULL. */
 const char *pool_option(const dv_pool_config *cfg, const char *key);
 

@@ -288,33 +288,9 @@ static int btrfs_fs_capacity(pool *p, uint64_t *ret_total, uint64_t *ret_free)
 	return 0;
 }
 
-static int scan_subvols(int dir_fd, pool_obj_kind kind, pool_scan_fn fn, void *payload)
-{
-	int fd = dup(dir_fd);
-	DIR *d;
-	struct dirent *de;
-	int r = 0;
-
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
-	rewinddir(d);
-	while (r == 0 && (de = readdir(d)))
-		if (pool_id_is_valid(de->d_name))
-			r = fn(kind, de->d_name, payload);
-	closedir(d);
-	return r;
-}
-
 static int btrfs_scan(pool *p, pool_scan_fn fn, void *payload)
 {
-	int r = scan_subvols(p->volumes_fd, POOL_OBJ_VOLUME, fn, payload);
-
-	return r < 0 ? r : scan_subvols(p->snapshots_fd, POOL_OBJ_SNAPSHOT, fn, payload);
+	return pool_scan_objects(p, "", fn, payload);
 }
 
 const pool_ops pool_btrfs_ops = {

@@ -31,24 +31,7 @@ static int dir_open(pool *p, dv_status *err)
 	p->default_fs[0] = 0; /* no file system of its own: a bind mount */
 	p->min_size = 0;
 	p->granularity = 1;
-	/* leftovers of copies a crash interrupted: never referenced */
-	int fds[2] = { p->volumes_fd, p->snapshots_fd };
-	for (int i = 0; i < 2; i++) {
-		int dup_fd = dup(fds[i]);
-		DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
-		struct dirent *de;
-		if (!d) {
-			if (dup_fd >= 0)
-				close(dup_fd);
-			continue;
-		}
-		while ((de = readdir(d))) {
-			size_t n = strlen(de->d_name);
-			if (n > 4 && strcmp(de->d_name + n - 4, TMP_SUFFIX) == 0)
-				pool_remove_tree(fds[i], de->d_name);
-		}
-		closedir(d);
-	}
+	pool_remove_leftovers(p, TMP_SUFFIX);
 	return 0;
 }
 
@@ -229,34 +212,9 @@ static int dir_fs_capacity(pool *p, uint64_t *ret_total, uint64_t *ret_free)
 	return 0;
 }
 
-static int scan_dir(int dir_fd, pool_obj_kind kind, pool_scan_fn fn, void *payload)
-{
-	int fd = dup(dir_fd);
-	DIR *d;
-	struct dirent *de;
-	int r = 0;
-
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
-	rewinddir(d);
-	while (r == 0 && (de = readdir(d))) {
-		if (pool_id_is_valid(de->d_name))
-			r = fn(kind, de->d_name, payload);
-	}
-	closedir(d);
-	return r;
-}
-
 static int dir_scan(pool *p, pool_scan_fn fn, void *payload)
 {
-	int r = scan_dir(p->volumes_fd, POOL_OBJ_VOLUME, fn, payload);
-
-	return r < 0 ? r : scan_dir(p->snapshots_fd, POOL_OBJ_SNAPSHOT, fn, payload);
+	return pool_scan_objects(p, "", fn, payload);
 }
 
 const pool_ops pool_dir_ops = {

@@ -42,25 +42,6 @@ static void img_name(char *buf, size_t len, const char *id, const char *suffix)
 	snprintf(buf, len, "%s%s", id, suffix);
 }
 
-static void remove_tmp_leftovers(int dir_fd)
-{
-	int fd = dup(dir_fd);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	struct dirent *de;
-
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
-		return;
-	}
-	while ((de = readdir(d))) {
-		size_t n = strlen(de->d_name);
-		if (n > strlen(TMP_SUFFIX) && strcmp(de->d_name + n - strlen(TMP_SUFFIX), TMP_SUFFIX) == 0)
-			unlinkat(dir_fd, de->d_name, 0);
-	}
-	closedir(d);
-}
-
 static int image_open(pool *p, dv_status *err)
 {
 	image_priv *priv = calloc(1, sizeof(*priv));
@@ -80,8 +61,7 @@ static int image_open(pool *p, dv_status *err)
 	 * loop device sizes and file system geometry aligned. */
 	p->min_size = 16 * MIB;
 	p->granularity = MIB;
-	remove_tmp_leftovers(p->volumes_fd);
-	remove_tmp_leftovers(p->snapshots_fd);
+	pool_remove_leftovers(p, TMP_SUFFIX);
 	return 0;
 }
 
@@ -364,40 +344,9 @@ static int image_fs_capacity(pool *p, uint64_t *ret_total, uint64_t *ret_free)
 	return 0;
 }
 
-static int scan_images(int dir_fd, pool_obj_kind kind, pool_scan_fn fn, void *payload)
-{
-	int fd = dup(dir_fd);
-	DIR *d;
-	struct dirent *de;
-	int r = 0;
-
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
-	rewinddir(d);
-	while (r == 0 && (de = readdir(d))) {
-		char id[64];
-		size_t n = strlen(de->d_name);
-		if (n <= 4 || n - 4 >= sizeof(id) || strcmp(de->d_name + n - 4, IMG_SUFFIX) != 0)
-			continue;
-		memcpy(id, de->d_name, n - 4);
-		id[n - 4] = 0;
-		if (pool_id_is_valid(id))
-			r = fn(kind, id, payload);
-	}
-	closedir(d);
-	return r;
-}
-
 static int image_scan(pool *p, pool_scan_fn fn, void *payload)
 {
-	int r = scan_images(p->volumes_fd, POOL_OBJ_VOLUME, fn, payload);
-
-	return r < 0 ? r : scan_images(p->snapshots_fd, POOL_OBJ_SNAPSHOT, fn, payload);
+	return pool_scan_objects(p, IMG_SUFFIX, fn, payload);
 }
 
 const pool_ops pool_image_ops = {
