@@ -330,6 +330,87 @@ static bool mounted_from(const char *path, const char *dev, const char *backing)
 	       a.st_ino == b.st_ino;
 }
 
+/*
+ * A read-only view of a staged raw block volume: a read-only loop device
+ * stacked on the staged one. A read-only bind of a device node does not
+ * stop writes through it (the kernel checks MNT_READONLY for files and
+ * directories, not for device nodes); a read-only device does. All
+ * read-only publishes of a volume share one view; it is detached when the
+ * volume's last publish goes (or at unstage, after a crash).
+ */
+static int ro_view_attach(const char *dev, char *ret, size_t len)
+{
+	int fd = open(dev, O_RDONLY | O_CLOEXEC);
+	int r;
+
+	if (fd < 0)
+		return -errno;
+	r = sys_loop_attach(fd, true, true, ret, len);
+	close(fd);
+	return r < 0 ? r : 0;
+}
+
+/* Detaches the read-only view of dev, if there is one. */
+static int ro_view_detach(const char *dev)
+{
+	char view[64];
+	int fd = open(dev, O_RDONLY | O_CLOEXEC);
+	int r;
+
+	if (fd < 0)
+		return errno == ENOENT || errno == ENXIO ? 0 : -errno;
+	r = sys_loop_find(fd, view, sizeof(view));
+	close(fd);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	r = sys_loop_detach(view);
+	return r == -ENXIO ? 0 : r;
+}
+
+/* A grown device: its read-only view, if any, grows with it. */
+static int ro_view_refresh(const char *dev)
+{
+	char view[64];
+	int fd = open(dev, O_RDONLY | O_CLOEXEC);
+	int r;
+
+	if (fd < 0)
+		return -errno;
+	r = sys_loop_find(fd, view, sizeof(view));
+	close(fd);
+	if (r == -ENOENT)
+		return 0;
+	return r < 0 ? r : sys_loop_refresh_capacity(view);
+}
+
+/* Is the publish found at target the one asked for: the volume's own
+ * mount or device, and read-only when it should be? A kill -9 between a
+ * bind and its read-only remount leaves a read-write bind behind. */
+static bool publish_intact(const reg_stage *rs, const char *target, const sys_mount_info *mi,
+			   bool readonly)
+{
+	struct stat t, want;
+
+	if (readonly && !mi->readonly && !rs->block)
+		return false;
+	if (!rs->block)
+		return mounted_from(target, NULL, rs->staging_path);
+	if (stat(target, &t) < 0 || !S_ISBLK(t.st_mode))
+		return false;
+	if (readonly) {
+		char view[64];
+		int fd = open(rs->device, O_RDONLY | O_CLOEXEC), r;
+		if (fd < 0)
+			return false;
+		r = sys_loop_find(fd, view, sizeof(view));
+		close(fd);
+		return r >= 0 && stat(view, &want) == 0 && t.st_rdev == want.st_rdev;
+	}
+	return stat(rs->device, &want) == 0 && t.st_rdev == want.st_rdev;
+}
+
 static int do_stage(csi_driver *drv, rpc_call *call, node_volume *nv, const char *staging,
 		    VolCap *cap, reg_stage *ret)
 {
@@ -572,6 +653,16 @@ static int do_unstage(csi_driver *drv, rpc_call *call, const char *volume_id, co
 		}
 	}
 	dv_crashpoint("node.unstage.after_umount");
+	if (*rs.device && rs.block) {
+		r = ro_view_detach(rs.device);
+		if (r < 0) {
+			rpc_call_fail(call, r == -EBUSY ? DV_UNAVAILABLE : DV_INTERNAL,
+				      "read-only view of %s (volume %s): %s; retry", rs.device,
+				      volume_id, strerror(-r));
+			reg_stage_clear(&rs);
+			return r;
+		}
+	}
 	if (*rs.device) {
 		r = sys_loop_detach(rs.device);
 		if (r == -EBUSY) {
@@ -631,6 +722,8 @@ static int do_publish(csi_driver *drv, rpc_call *call, const char *volume_id, co
 {
 	registry *reg = store_registry(drv->store);
 	reg_stage rs = { 0 };
+	sys_mount_info mi;
+	char view[64];
 	bool ro_rec;
 	int r;
 
@@ -652,15 +745,24 @@ static int do_publish(csi_driver *drv, rpc_call *call, const char *volume_id, co
 		return -ENOENT;
 	}
 	if (registry_node_publish_get(reg, volume_id, target, &ro_rec) == 0 &&
-	    sys_mount_find(target, &(sys_mount_info){ 0 }) == 0) {
-		reg_stage_clear(&rs);
+	    sys_mount_find(target, &mi) == 0) {
 		if (ro_rec != readonly) {
 			rpc_call_fail(call, DV_ALREADY_EXISTS,
 				      "volume %s is published at %s %s", volume_id, target,
 				      ro_rec ? "read-only" : "read-write");
+			reg_stage_clear(&rs);
 			return -EEXIST;
 		}
-		return 0; /* the same publish again */
+		if (publish_intact(&rs, target, &mi, readonly)) {
+			reg_stage_clear(&rs);
+			return 0; /* the same publish again */
+		}
+		/* ours, but half done by a killed call: bind it again */
+		log_warn("node: publish of volume %s at %s was left incomplete; redoing it",
+			 volume_id, target);
+		for (int i = 0; i < 8 && sys_mount_find(target, &(sys_mount_info){ 0 }) == 0; i++)
+			if ((r = sys_umount(target)) < 0 && r != -EINVAL)
+				break;
 	}
 	if (sys_mount_find(target, &(sys_mount_info){ 0 }) == 0) {
 		char other[REG_ID_MAX] = "";
@@ -679,6 +781,18 @@ static int do_publish(csi_driver *drv, rpc_call *call, const char *volume_id, co
 	}
 	r = registry_node_publish_put(reg, volume_id, target, readonly);
 	dv_crashpoint("node.publish.after_record");
+	if (r == 0 && rs.block && readonly) {
+		r = ro_view_attach(rs.device, view, sizeof(view));
+		if (r < 0) {
+			registry_node_publish_remove(reg, volume_id, target);
+			rpc_call_fail(call, DV_INTERNAL, "a read-only view of %s: %s", rs.device,
+				      strerror(-r));
+			reg_stage_clear(&rs);
+			return r;
+		}
+		source = view;
+		dv_crashpoint("node.publish.after_view");
+	}
 	/* a bound device node must stay openable: no MS_NODEV for block */
 	if (r == 0)
 		r = sys_mount_bind(source, target, readonly, MS_NOSUID | (rs.block ? 0 : MS_NODEV));
@@ -692,6 +806,21 @@ static int do_publish(csi_driver *drv, rpc_call *call, const char *volume_id, co
 	log_info("node: published volume %s at %s%s", volume_id, target, readonly ? " (ro)" : "");
 	reg_stage_clear(&rs);
 	return 0;
+}
+
+/* After an unpublish: a block volume without publishes needs no view. */
+static void release_ro_view(registry *reg, const char *volume_id)
+{
+	reg_stage rs = { 0 };
+	size_t pubs = 1;
+	int r;
+
+	if (registry_stage_get(reg, volume_id, &rs) == 0 && rs.block && *rs.device &&
+	    registry_node_publish_count(reg, volume_id, &pubs) == 0 && pubs == 0 &&
+	    (r = ro_view_detach(rs.device)) < 0)
+		log_warn("node: cannot detach the read-only view of %s: %s", rs.device,
+			 strerror(-r));
+	reg_stage_clear(&rs);
 }
 
 static int do_unpublish(csi_driver *drv, rpc_call *call, const char *volume_id, const char *target)
@@ -731,6 +860,7 @@ static int do_unpublish(csi_driver *drv, rpc_call *call, const char *volume_id, 
 		}
 	}
 	registry_node_publish_remove(reg, volume_id, target);
+	release_ro_view(reg, volume_id);
 	return 0;
 }
 
@@ -1111,6 +1241,8 @@ static void node_expand(rpc_call *call, const ProtobufCMessage *reqm, void *payl
 		r = sys_loop_refresh_capacity(rs.device);
 		if (r == 0)
 			r = sys_blockdev_size(rs.device, &size);
+		if (r == 0 && rs.block)
+			r = ro_view_refresh(rs.device);
 		if (r < 0) {
 			rpc_call_fail(call, DV_INTERNAL, "refreshing %s: %s", rs.device, strerror(-r));
 			goto unlock;

@@ -140,8 +140,12 @@ static int loop_matches(int n, const struct stat *st, struct loop_info64 *ret_in
 		return r;
 	}
 	close(fd);
-	if (info.lo_device != (uint64_t)st->st_dev || info.lo_inode != (uint64_t)st->st_ino ||
-	    info.lo_offset != 0 || info.lo_sizelimit != 0)
+	/* A block device backing is the device, whichever node named it. */
+	if (S_ISBLK(st->st_mode) ? info.lo_rdevice != (uint64_t)st->st_rdev
+				 : (info.lo_device != (uint64_t)st->st_dev ||
+				    info.lo_inode != (uint64_t)st->st_ino))
+		return 0;
+	if (info.lo_offset != 0 || info.lo_sizelimit != 0)
 		return 0;
 	if (ret_info)
 		*ret_info = info;
@@ -260,7 +264,9 @@ static int loop_check_backing(int backing_fd, bool read_only, struct stat *ret_s
 
 	if (fstat(backing_fd, ret_st) < 0)
 		return -errno;
-	if (!S_ISREG(ret_st->st_mode))
+	/* A block device backs only read-only views of it (a read-only
+	 * publish of a raw block volume stacks one on the staged device). */
+	if (!S_ISREG(ret_st->st_mode) && !(read_only && S_ISBLK(ret_st->st_mode)))
 		return -EINVAL;
 	fl = fcntl(backing_fd, F_GETFL);
 	if (fl < 0)

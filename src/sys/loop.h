@@ -21,7 +21,10 @@
  * for LO_FLAGS_DIRECT_IO; when the backing file system refuses it, the
  * device is attached with buffered I/O instead (not an error).
  * On success writes "/dev/loopN" to ret_dev (size >= 32) and returns N.
- * read_only attaches with LO_FLAGS_READ_ONLY. Safe against concurrent
+ * read_only attaches with LO_FLAGS_READ_ONLY; only then may the backing be
+ * a block device (a read-only view of another loop device: a read-only
+ * bind of a device node does not stop writes through it, a read-only loop
+ * device does). Safe against concurrent
  * attachers in other processes (retries when a free device is taken).
  */
 int sys_loop_attach(int backing_fd, bool read_only, bool direct_io, char *ret_dev, size_t len);

@@ -86,11 +86,21 @@ def loops_backed_by(prefix):
         return []
     prefix = str(prefix).rstrip("/")
     out = []
-    for dev in json.loads(res.stdout).get("loopdevices", []):
+    devs = json.loads(res.stdout).get("loopdevices", [])
+    for dev in devs:
         back = (dev.get("back-file") or "").removesuffix(" (deleted)")
         if back == prefix or back.startswith(prefix + "/"):
             out.append(dev["name"])
-    return out
+    # loop devices stacked on those (read-only views of raw block volumes)
+    # come first: they hold the device under them busy
+    found = set(out)
+    while True:
+        more = [d["name"] for d in devs
+                if d["name"] not in found and (d.get("back-file") or "") in found]
+        if not more:
+            return out
+        found.update(more)
+        out = more + out
 
 
 def umount(path, tries=20):

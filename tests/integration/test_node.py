@@ -38,7 +38,7 @@ from conftest import rpc_code, wait_for
 from nodefs import (GIB, MIB, LoopControlLock, NodeEnv, RegistryWriteLock, blkid_type,
                     child_try_write, child_write, findmnt_json, losetup_j, mount_count,
                     stage_row, usage_bytes)
-from poolfs import (loop_fs_fixture, mounted_image, mounts_under, require_root_and_loop, run,
+from poolfs import (loop_fs_fixture, loops_backed_by, mounted_image, mounts_under, require_root_and_loop, run,
                     sha256_file)
 
 xfs_fs = loop_fs_fixture("xfs", 3 * GIB)
@@ -305,14 +305,6 @@ def test_readonly_publish_refuses_writes(env, c, pool):
     assert_clean(env)
 
 
-BLOCK_NODEV = (
-    "dynvol bug: a Block publish is unusable: do_publish bind-mounts the loop device node"
-    " onto the target with MS_NOSUID|MS_NODEV (sys_mount_bind remounts the bind nodev), "
-    "and the kernel refuses to open device nodes on a nodev mount: open(target) -> EACCES"
-    " while /dev/loopN opens fine; findmnt shows the target as devtmpfs[/loopN] "
-    "rw,nosuid,nodev")
-
-
 def test_block_raw_io_two_targets(env, c):
     vol = Vol(env, c, "img-ext4", block=True, size=32 * MIB)
     assert_ok(vol.stage)
@@ -349,12 +341,21 @@ def test_block_raw_io_two_targets(env, c):
     assert_clean(env)
 
 
-@pytest.mark.xfail(strict=True, reason=BLOCK_NODEV + (
-    "; and once that is fixed: a read-only bind of a device node does not stop writes "
-    "(the kernel checks MNT_READONLY for regular files and directories, not for device "
-    "nodes: verified by hand with `mount --bind /dev/loopN f; mount -o remount,bind,ro f`, "
-    "then open(f, O_RDWR) + pwrite succeed), so readonly Block publishes need another "
-    "mechanism (e.g. a read-only loop device)"))
+def assert_block_read_only(target):
+    """Writes through the device node at target fail."""
+    try:
+        fd = os.open(target, os.O_RDWR)
+    except OSError as e:
+        assert e.errno in (errno.EROFS, errno.EACCES, errno.EPERM), e
+        return
+    try:
+        with pytest.raises(OSError):
+            os.pwrite(fd, b"\0" * 4096, 8192)
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def test_block_readonly_publish_refuses_writes(env, c):
     vol = Vol(env, c, "img-ext4", block=True, size=32 * MIB)
     assert_ok(vol.stage)
@@ -373,17 +374,36 @@ def test_block_readonly_publish_refuses_writes(env, c):
         assert os.pread(fd, 4096, 8192) == pattern
     finally:
         os.close(fd)
+    assert_block_read_only(ro)
+    # a second read-only target shares the view; the read-write one stays
+    # writable, and its writes are seen through the view at once
+    ro2 = vol.new_target()
+    assert_ok(vol.publish, ro2, readonly=True)
+    assert_block_read_only(ro2)
+    assert os.stat(ro2).st_rdev == os.stat(ro).st_rdev != os.stat(rw).st_rdev
+    pattern2 = os.urandom(4096)
+    fd = os.open(rw, os.O_RDWR | os.O_DIRECT)
     try:
-        fd = os.open(ro, os.O_RDWR)
-    except OSError as e:
-        assert e.errno in (errno.EROFS, errno.EACCES, errno.EPERM), e
-    else:
-        try:
-            with pytest.raises(OSError):
-                os.pwrite(fd, b"\0" * 4096, 8192)
-                os.fsync(fd)
-        finally:
-            os.close(fd)
+        buf = mmap.mmap(-1, 4096)
+        buf.write(pattern2)
+        assert os.pwritev(fd, [buf], 16384) == 4096
+    finally:
+        os.close(fd)
+    fd = os.open(ro2, os.O_RDONLY | os.O_DIRECT)
+    try:
+        buf = mmap.mmap(-1, 4096)
+        assert os.preadv(fd, [buf], 16384) == 4096
+        assert bytes(buf) == pattern2, "the read-only view reads stale data"
+    finally:
+        os.close(fd)
+    # the view goes with the volume's last publish, not before
+    image = env.image(vol.pool, vol.id)
+    assert_ok(c.unpublish, vol.id, ro)
+    assert_ok(c.unpublish, vol.id, ro2)
+    assert len(loops_backed_by(image)) == 2, "the view went while the volume was published"
+    assert_ok(c.unpublish, vol.id, rw)
+    assert len(loops_backed_by(image)) == 1, "the read-only view outlived the last publish"
+    vol.targets = []
     vol.teardown()
     assert_clean(env)
 
@@ -461,14 +481,17 @@ def test_online_expansion_while_mounted(env, c, pool, fs):
 def test_block_expansion_reports_new_size(env, c):
     vol = Vol(env, c, "img-ext4", block=True, size=32 * MIB)
     assert_ok(vol.stage)
-    t = vol.new_target()
+    t, ro = vol.new_target(), vol.new_target()
     assert_ok(vol.publish, t)
+    assert_ok(vol.publish, ro, readonly=True)
     assert_ok(c.expand, vol.id, 48 * MIB)
     resp = assert_ok(c.node_expand, vol.id, t, required=48 * MIB, block=True)
     assert resp.capacity_bytes == 48 * MIB
     size = int(run(["blockdev", "--getsize64", losetup_j(env.image("img-ext4", vol.id))[0]])
                .stdout)
     assert size == 48 * MIB
+    # the read-only target (a view of the device) grew with it
+    assert int(run(["blockdev", "--getsize64", str(ro)]).stdout) == 48 * MIB
     s = assert_ok(c.stats, vol.id, t)
     assert usage_bytes(s).total == 48 * MIB
     vol.teardown()
@@ -972,12 +995,6 @@ def test_kill9_between_loop_attach_and_its_record_then_unstage(env, csi):
     assert_clean(env)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "dynvol bug: do_publish records the publish (readonly=1) and then binds in two steps "
-    "(sys_mount_bind: MS_BIND, then MS_REMOUNT|MS_BIND|MS_RDONLY); killed between them the "
-    "target is a read-write bind, and the repeated read-only NodePublishVolume answers OK "
-    "because a row and a mount exist (`ro_rec == readonly`: 'the same publish again') "
-    "without checking the mount is read-only: the pod gets a writable volume"))
 def test_kill9_inside_a_readonly_publish_leaves_it_read_only(env, csi):
     c = env.client(csi)
     vol = Vol(env, c, "img-ext4")
@@ -1052,6 +1069,8 @@ NODE_POINTS = {
     "node.stage.after_format": ("stage", ["img-ext4", "img-xfs"]),
     "node.stage.after_mount": ("stage", ALL_TARGETS),
     "node.publish.after_record": ("publish", ALL_TARGETS),
+    # a read-only Block publish: its read-only loop device is attached
+    "node.publish.after_view": ("publish", ["block"]),
     "node.unstage.after_umount": ("unstage", ALL_TARGETS),
 }
 # what the kubelet does after the failed call: the same call again, or the
@@ -1117,6 +1136,7 @@ def _block_data_intact(env, vol, put):
                          ids=["-".join(x) for x in CRASH_SCENARIOS])
 def test_node_crash_point(env, csi, point, where, state, then):
     op = NODE_POINTS[point][0]
+    ro = point == "node.publish.after_view"  # the publishes are read-only
     c = env.client(csi)
     block = where == "block"
     pool = "img-ext4" if block else where
@@ -1146,7 +1166,8 @@ def test_node_crash_point(env, csi, point, where, state, then):
                                                           fs_type=vol.fs))
     elif op == "publish":
         c = _crash_in(env, csi, point, lambda cc: cc.publish(vol.id, vol.staging, t,
-                                                            block=block, fs_type=vol.fs))
+                                                            block=block, fs_type=vol.fs,
+                                                            readonly=ro))
     else:
         c = _crash_in(env, csi, point, lambda cc: cc.unstage(vol.id, vol.staging))
     vol.c = c
@@ -1176,10 +1197,12 @@ def test_node_crash_point(env, csi, point, where, state, then):
         if op == "publish" and then == "unpublish":
             assert_ok(c.unpublish, vol.id, t)
             assert mount_count(t) == 0
-        assert_ok(vol.publish, t)
+        assert_ok(vol.publish, t, readonly=ro)
         vol.targets.append(t)
         assert mount_count(t) == 1
         check_data(t)
+        if ro:
+            assert_block_read_only(t)
         if not block:
             child_write(t / "after-crash", 4096)
         _assert_single(env, vol, [t])

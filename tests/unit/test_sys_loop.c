@@ -111,7 +111,8 @@ static int teardown(void **state)
 		close(f->held_fd);
 	if (f->mounted && umount2(f->mnt, 0) < 0)
 		umount2(f->mnt, MNT_DETACH);
-	for (i = 0; i < f->ndevs; i++) {
+	/* newest first: a device stacked on another holds it busy */
+	for (i = f->ndevs - 1; i >= 0; i--) {
 		int r = detach_retry(f->devs[i]);
 
 		if (r < 0 && r != -ENXIO)
@@ -286,6 +287,68 @@ static void test_read_only(void **state)
 	 * refused rather than handed a read-only device. */
 	assert_int_equal(attach(f, fd, false, false, dev2), -EBUSY);
 	assert_int_equal(attach(f, ro_fd, true, false, dev2), n);
+	assert_int_equal(detach_retry(dev), 0);
+}
+
+/* A read-only view of a loop device: a second, read-only loop device
+ * backed by the first. Writes through it fail, it reads what is written
+ * through the first at once, it is found again by the device it views
+ * (through any node of it), and it holds that device busy. */
+static void test_read_only_view_of_a_device(void **state)
+{
+	loop_fixture *f = *state;
+	char dev[32], view[32], again[32];
+	unsigned char *buf;
+	int fd, dfd, rw_dfd, vfd, n, v;
+
+	require_loop();
+	fd = make_image(f, 0, NULL, 16 * MiB);
+	n = attach(f, fd, false, true, dev);
+	assert_true(n >= 0);
+	dfd = f->held_fd = open(dev, O_RDONLY | O_CLOEXEC);
+	assert_true(dfd >= 0);
+
+	/* never a read-write device over a device */
+	assert_int_equal(sys_loop_attach(dfd, false, true, view, sizeof(view)), -EINVAL);
+	rw_dfd = open(dev, O_RDWR | O_CLOEXEC);
+	assert_true(rw_dfd >= 0);
+	assert_int_equal(sys_loop_attach(rw_dfd, false, true, view, sizeof(view)), -EINVAL);
+	close(rw_dfd);
+
+	v = attach(f, dfd, true, true, view);
+	assert_true(v >= 0 && v != n);
+	assert_true(loop_flags(view) & LO_FLAGS_READ_ONLY);
+	assert_int_equal(sys_loop_find(dfd, again, sizeof(again)), v);
+	assert_string_equal(again, view);
+	assert_int_equal(attach(f, dfd, true, true, again), v);
+	/* the image file still finds its own device, not the view */
+	assert_int_equal(sys_loop_find(fd, again, sizeof(again)), n);
+
+	assert_int_equal(posix_memalign((void **)&buf, 4096, 4096), 0);
+	memset(buf, 0xa5, 4096);
+	rw_dfd = open(dev, O_RDWR | O_DIRECT | O_CLOEXEC);
+	assert_true(rw_dfd >= 0);
+	assert_int_equal(pwrite(rw_dfd, buf, 4096, 8192), 4096);
+	close(rw_dfd);
+	memset(buf, 0, 4096);
+	vfd = open(view, O_RDONLY | O_DIRECT | O_CLOEXEC);
+	assert_true(vfd >= 0);
+	assert_int_equal(pread(vfd, buf, 4096, 8192), 4096);
+	assert_int_equal(buf[0], 0xa5);
+	assert_int_equal(buf[4095], 0xa5);
+	close(vfd);
+	vfd = open(view, O_RDWR | O_CLOEXEC);
+	if (vfd >= 0) {
+		assert_true(pwrite(vfd, buf, 4096, 0) < 0);
+		close(vfd);
+	}
+	free(buf);
+
+	assert_int_equal(sys_loop_detach(dev), -EBUSY);
+	assert_int_equal(detach_retry(view), 0);
+	assert_int_equal(sys_loop_find(dfd, again, sizeof(again)), -ENOENT);
+	close(dfd);
+	f->held_fd = -1;
 	assert_int_equal(detach_retry(dev), 0);
 }
 
@@ -600,6 +663,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_attach_find_grow_detach, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_only_view_of_a_device, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_direct_io, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_detach_busy_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_disarms_deferred_detach, setup,
