@@ -12,4 +12,9 @@
 
 void dv_crashpoint(const char *name);
 
+/* The same for a point that stands in many places: armed by
+ * DYNVOL_CRASHPOINT=<name>:<detail>, e.g. the reply of one RPC method
+ * ("rpc.before_reply:/csi.v1.Controller/CreateVolume"). */
+void dv_crashpoint_at(const char *name, const char *detail);
+
 #endif

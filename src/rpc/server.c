@@ -35,6 +35,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "crashpoint.h"
 #include "endpoint.h"
 #include "frame.h"
 #include "log.h"
@@ -361,6 +362,8 @@ void rpc_call_reply(rpc_call *call, const ProtobufCMessage *resp)
 	call->response_len = len + RPC_FRAME_PREFIX;
 	call->code = DV_OK;
 	call->answered = true;
+	/* done, but the client has not heard: its retry must find it done */
+	dv_crashpoint_at("rpc.before_reply", call->path);
 }
 
 void rpc_call_fail(rpc_call *call, dv_code code, const char *fmt, ...)
