@@ -9,6 +9,7 @@
  * strndup and vasprintf, so only calls from dynvol's objects are counted
  * (libraries allocate for themselves, untouched).
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -22,13 +23,17 @@
 
 #include "config.h"
 #include "csi.pb-c.h"
+#include "harness.h"
 #include "log.h"
 #include "pbjson.h"
+#include "rpc/client.h"
 #include "store/store.h"
 #include "sys/spawn.h"
 
-static long alloc_count;
-static long fail_at; /* 0: never */
+/* Atomic: the RPC path test runs an in-process server, whose event loop
+ * and workers allocate while the test's client waits. */
+static _Atomic long alloc_count;
+static _Atomic long fail_at; /* 0: never */
 
 static int should_fail(void)
 {
@@ -240,12 +245,140 @@ static void test_store(void **state)
 	torture("store", run_store, NULL, 5000);
 }
 
+/*
+ * A request's whole path: the client packs CreateVolume and DeleteVolume,
+ * the in-process server (tests/fuzz/harness.c: Identity + Controller over
+ * a `dir` pool) reads them off the socket, the handlers run the store,
+ * registry and pool, the replies go back. Whichever allocation fails, on
+ * either side, the call must end with a status - never a crash, and never
+ * a call the server dropped on the floor (DEADLINE_EXCEEDED) - and the
+ * server must go on serving: a clean-up with the failure disarmed leaves
+ * no volume behind.
+ */
+static rpc_client *rpc_cli;
+
+static dv_code rpc_create(const char *name, char *id, size_t len, dv_status *st)
+{
+	Csi__V1__CreateVolumeRequest req = CSI__V1__CREATE_VOLUME_REQUEST__INIT;
+	Csi__V1__VolumeCapability cap = CSI__V1__VOLUME_CAPABILITY__INIT;
+	Csi__V1__VolumeCapability__MountVolume mnt = CSI__V1__VOLUME_CAPABILITY__MOUNT_VOLUME__INIT;
+	Csi__V1__VolumeCapability__AccessMode am = CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__INIT;
+	Csi__V1__VolumeCapability *caps[] = { &cap };
+	Csi__V1__CapacityRange cr = CSI__V1__CAPACITY_RANGE__INIT;
+	ProtobufCMessage *resp = NULL;
+	dv_code code;
+
+	am.mode = CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__MODE__SINGLE_NODE_WRITER;
+	cap.access_mode = &am;
+	cap.access_type_case = CSI__V1__VOLUME_CAPABILITY__ACCESS_TYPE_MOUNT;
+	cap.mount = &mnt;
+	cr.required_bytes = 1 << 20;
+	req.name = (char *)name;
+	req.n_volume_capabilities = 1;
+	req.volume_capabilities = caps;
+	req.capacity_range = &cr;
+	code = rpc_client_call(rpc_cli, "/csi.v1.Controller/CreateVolume", &req.base,
+			       &csi__v1__create_volume_response__descriptor, &resp, 5000000000LL, st);
+	if (code == DV_OK) {
+		const Csi__V1__CreateVolumeResponse *r = (const void *)resp;
+		snprintf(id, len, "%s", r->volume && r->volume->volume_id ? r->volume->volume_id : "");
+		protobuf_c_message_free_unpacked(resp, NULL);
+	}
+	return code;
+}
+
+static dv_code rpc_delete(const char *id, dv_status *st)
+{
+	Csi__V1__DeleteVolumeRequest req = CSI__V1__DELETE_VOLUME_REQUEST__INIT;
+	ProtobufCMessage *resp = NULL;
+	dv_code code;
+
+	req.volume_id = (char *)id;
+	code = rpc_client_call(rpc_cli, "/csi.v1.Controller/DeleteVolume", &req.base,
+			       &csi__v1__delete_volume_response__descriptor, &resp, 5000000000LL, st);
+	if (code == DV_OK)
+		protobuf_c_message_free_unpacked(resp, NULL);
+	return code;
+}
+
+static size_t rpc_volume_count(void)
+{
+	Csi__V1__ListVolumesRequest req = CSI__V1__LIST_VOLUMES_REQUEST__INIT;
+	ProtobufCMessage *resp = NULL;
+	dv_status st = { 0 };
+	size_t n = (size_t)-1;
+
+	if (rpc_client_call(rpc_cli, "/csi.v1.Controller/ListVolumes", &req.base,
+			    &csi__v1__list_volumes_response__descriptor, &resp, 5000000000LL,
+			    &st) == DV_OK) {
+		n = ((const Csi__V1__ListVolumesResponse *)resp)->n_entries;
+		protobuf_c_message_free_unpacked(resp, NULL);
+	}
+	dv_status_clear(&st);
+	return n;
+}
+
+static int run_rpc(void *arg)
+{
+	char id[128] = "";
+	dv_status st = { 0 };
+	dv_code code;
+	long saved;
+	int ret = 0;
+
+	(void)arg;
+	code = rpc_create("torture-pvc", id, sizeof(id), &st);
+	if (code == DV_OK && *id) {
+		dv_status_clear(&st);
+		code = rpc_delete(id, &st);
+	}
+	if (code == DV_DEADLINE_EXCEEDED)
+		fail_msg("a call was lost (no answer in 5 s) with allocation %ld failing: %s",
+			 (long)fail_at, st.message ? st.message : "");
+	if (code != DV_OK)
+		ret = -EIO;
+	dv_status_clear(&st);
+
+	/* disarmed: the server still serves, and the volume goes */
+	saved = fail_at;
+	fail_at = 0;
+	*id = 0;
+	code = rpc_create("torture-pvc", id, sizeof(id), &st);
+	if (code != DV_OK)
+		fail_msg("the server does not serve after allocation %ld failed: %d %s", saved,
+			 code, st.message ? st.message : "");
+	dv_status_clear(&st);
+	code = rpc_delete(id, &st);
+	if (code != DV_OK)
+		fail_msg("clean-up delete after allocation %ld failed: %d %s", saved, code,
+			 st.message ? st.message : "");
+	dv_status_clear(&st);
+	if (rpc_volume_count() != 0)
+		fail_msg("a volume is left after allocation %ld failed", saved);
+	fail_at = saved;
+	return ret;
+}
+
+static void test_rpc_path(void **state)
+{
+	char endpoint[160];
+	dv_status st = { 0 };
+
+	(void)state;
+	snprintf(endpoint, sizeof(endpoint), "unix://%s", harness_socket());
+	assert_int_equal(rpc_client_new(&rpc_cli, endpoint, &st), 0);
+	torture("rpc CreateVolume+DeleteVolume", run_rpc, NULL, 5000);
+	rpc_client_free(rpc_cli);
+	rpc_cli = NULL;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_pbjson),
 		cmocka_unit_test(test_store),
+		cmocka_unit_test(test_rpc_path),
 	};
 	dv_log_set_level(DV_LOG_LEVEL_MAX); /* quiet: failures are expected */
 	json_set_alloc_funcs(json_alloc, free);
