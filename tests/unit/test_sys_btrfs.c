@@ -33,6 +33,8 @@
 
 #include "sys/btrfs.h"
 
+#include "testutil.h"
+
 extern char **environ;
 
 #define MIB (1024ULL * 1024ULL)
@@ -237,13 +239,10 @@ static int group_setup(void **state)
 {
 	const char *tmp = getenv("TMPDIR");
 	char out[64];
-	int fd, n;
+	int fd;
 
-	if (geteuid() != 0)
-		fx.skip_reason = "needs root (loop devices, mount, btrfs ioctls)";
-	else if (access("/dev/loop-control", F_OK) < 0)
-		fx.skip_reason = "/dev/loop-control missing";
-	else if (!find_tool("mkfs.btrfs", fx.mkfs, sizeof(fx.mkfs)))
+	fx.skip_reason = testutil_loop_unavailable();
+	if (!fx.skip_reason && !find_tool("mkfs.btrfs", fx.mkfs, sizeof(fx.mkfs)))
 		fx.skip_reason = "mkfs.btrfs not installed";
 	if (fx.skip_reason) {
 		print_message("skipping btrfs tests: %s\n", fx.skip_reason);
@@ -254,8 +253,7 @@ static int group_setup(void **state)
 		return setup_fail(state, "losetup");
 	}
 
-	n = snprintf(fx.base, sizeof(fx.base), "%s/dynvol-btrfs-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (n < 0 || (size_t)n >= sizeof(fx.base) || !mkdtemp(fx.base)) {
+	if (testutil_mkdtemp(fx.base, sizeof(fx.base), tmp && *tmp ? tmp : "/tmp", "btrfs") < 0) {
 		fx.base[0] = '\0';
 		return setup_fail(state, "mkdtemp");
 	}

@@ -6,7 +6,6 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -23,6 +22,8 @@
 #include "sys/mounts.h"
 #include "sys/spawn.h"
 
+#include "testutil.h"
+
 #define MiB (1024ULL * 1024ULL)
 
 typedef struct {
@@ -35,23 +36,6 @@ typedef struct {
 	bool mounted;
 } format_fixture;
 
-static bool loop_available(void)
-{
-	return geteuid() == 0 && access("/dev/loop-control", F_OK) == 0;
-}
-
-static void require_loop(void)
-{
-	if (geteuid() != 0) {
-		print_message("skip: format tests need root (euid %u)\n", (unsigned)geteuid());
-		skip();
-	}
-	if (access("/dev/loop-control", F_OK) != 0) {
-		print_message("skip: /dev/loop-control is missing (no loop driver)\n");
-		skip();
-	}
-}
-
 static int setup(void **state)
 {
 	format_fixture *f = calloc(1, sizeof(*f));
@@ -59,8 +43,7 @@ static int setup(void **state)
 	if (!f)
 		return -1;
 	f->fd = -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/dynvol-format-XXXXXX");
-	if (!mkdtemp(f->dir)) {
+	if (testutil_mkdtemp(f->dir, sizeof(f->dir), "/tmp", "format") < 0) {
 		free(f);
 		return -1;
 	}
@@ -75,16 +58,6 @@ static int setup(void **state)
 	return 0;
 }
 
-static int detach_retry(const char *dev)
-{
-	int r, i;
-
-	/* udev, where it runs, opens a device for a moment after changes. */
-	for (i = 0; (r = sys_loop_detach(dev)) == -EBUSY && i < 50; i++)
-		usleep(100 * 1000);
-	return r;
-}
-
 static int teardown(void **state)
 {
 	format_fixture *f = *state;
@@ -94,7 +67,7 @@ static int teardown(void **state)
 	if (f->mounted && umount2(f->mnt, UMOUNT_NOFOLLOW) < 0)
 		umount2(f->mnt, UMOUNT_NOFOLLOW | MNT_DETACH);
 	if (f->attached) {
-		int r = detach_retry(f->dev);
+		int r = testutil_loop_detach_retry(f->dev);
 
 		if (r < 0 && r != -ENXIO)
 			print_error("teardown: detach %s: %s\n", f->dev, strerror(-r));
@@ -191,7 +164,7 @@ static void test_mkfs_ext4(void **state)
 	size_t n = 99;
 	int r;
 
-	require_loop();
+	testutil_require_loop("format tests");
 	make_device(f, 64 * MiB);
 	probe_expect(f->dev, SYS_PROBE_BLANK, "");
 	mkfs_ok(f->dev, "ext4");
@@ -248,7 +221,7 @@ static void test_mkfs_xfs(void **state)
 {
 	format_fixture *f = *state;
 
-	require_loop();
+	testutil_require_loop("format tests");
 	/* mkfs.xfs refuses file systems under 300 MiB. */
 	make_device(f, 320 * MiB);
 	probe_expect(f->dev, SYS_PROBE_BLANK, "");
@@ -287,7 +260,7 @@ static void grow_case(format_fixture *f, const char *fstype, uint64_t from, uint
 {
 	uint64_t before, after, again;
 
-	require_loop();
+	testutil_require_loop("format tests");
 	/* ext4 online resize (EXT4_IOC_RESIZE_FS) needs CAP_SYS_RESOURCE;
 	 * some containers run root without it. The failure must then be an
 	 * error with the tool's reason, and the rest cannot be tested. */
@@ -390,24 +363,10 @@ static void test_bad_arguments(void **state)
 	print_message("xfs_growfs on a plain directory: %s", err);
 }
 
-static int count_open_fds(void)
-{
-	struct dirent *de;
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((de = readdir(d)))
-		if (de->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
 int main(void)
 {
-	int fds_before, fds_after, failed;
+	const char *skip_reason;
+	int fds_before, failed;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_mkfs_ext4, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mkfs_xfs, setup, teardown),
@@ -416,16 +375,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
 	};
 
-	if (!loop_available())
-		print_message("note: not root or no /dev/loop-control: "
-			      "format tests will be skipped\n");
-	fds_before = count_open_fds();
+	skip_reason = testutil_loop_unavailable();
+	if (skip_reason)
+		print_message("note: format tests will be skipped: %s\n", skip_reason);
+	fds_before = testutil_count_open_fds();
 	failed = cmocka_run_group_tests(tests, NULL, NULL);
-	fds_after = count_open_fds();
-	if (fds_after != fds_before) {
-		print_error("descriptor leak: %d open before the tests, %d after\n", fds_before,
-			    fds_after);
-		return failed + 1;
-	}
-	return failed;
+	return failed + testutil_fd_leak(fds_before);
 }

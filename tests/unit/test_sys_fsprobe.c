@@ -6,7 +6,6 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -19,6 +18,8 @@
 
 #include "sys/fsprobe.h"
 #include "sys/spawn.h"
+
+#include "testutil.h"
 
 #define MiB (1024ULL * 1024ULL)
 #define SECTOR 512
@@ -35,8 +36,7 @@ static int setup(void **state)
 
 	if (!f)
 		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/dynvol-probe-XXXXXX");
-	if (!mkdtemp(f->dir)) {
+	if (testutil_mkdtemp(f->dir, sizeof(f->dir), "/tmp", "probe") < 0) {
 		free(f);
 		return -1;
 	}
@@ -354,24 +354,9 @@ static void test_errors(void **state)
 	assert_int_equal(sys_probe(missing, &kind, type, sizeof(type)), -ENOTDIR);
 }
 
-static int count_open_fds(void)
-{
-	struct dirent *de;
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((de = readdir(d)))
-		if (de->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
 int main(void)
 {
-	int fds_before, fds_after, failed;
+	int fds_before, failed;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_blank, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ext4, setup, teardown),
@@ -381,13 +366,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 	};
 
-	fds_before = count_open_fds();
+	fds_before = testutil_count_open_fds();
 	failed = cmocka_run_group_tests(tests, NULL, NULL);
-	fds_after = count_open_fds();
-	if (fds_after != fds_before) {
-		print_error("descriptor leak: %d open before the tests, %d after\n", fds_before,
-			    fds_after);
-		return failed + 1;
-	}
-	return failed;
+	return failed + testutil_fd_leak(fds_before);
 }

@@ -24,6 +24,8 @@
 #include "sys/loop.h"
 #include "sys/spawn.h"
 
+#include "testutil.h"
+
 #define MiB (1024ULL * 1024ULL)
 #define MAX_DEVS 8
 #define MAX_FILES 4
@@ -41,23 +43,6 @@ typedef struct {
 	int held_fd;
 } loop_fixture;
 
-static bool loop_available(void)
-{
-	return geteuid() == 0 && access("/dev/loop-control", F_OK) == 0;
-}
-
-static void require_loop(void)
-{
-	if (geteuid() != 0) {
-		print_message("skip: loop device tests need root (euid %u)\n", (unsigned)geteuid());
-		skip();
-	}
-	if (access("/dev/loop-control", F_OK) != 0) {
-		print_message("skip: /dev/loop-control is missing (no loop driver)\n");
-		skip();
-	}
-}
-
 static int setup(void **state)
 {
 	loop_fixture *f = calloc(1, sizeof(*f));
@@ -68,8 +53,7 @@ static int setup(void **state)
 	for (i = 0; i < MAX_FILES; i++)
 		f->fds[i] = -1;
 	f->held_fd = -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/dynvol-loop-XXXXXX");
-	if (!mkdtemp(f->dir)) {
+	if (testutil_mkdtemp(f->dir, sizeof(f->dir), "/tmp", "loop") < 0) {
 		free(f);
 		return -1;
 	}
@@ -90,16 +74,6 @@ static void record_dev(loop_fixture *f, const char *dev)
 		snprintf(f->devs[f->ndevs++], sizeof(f->devs[0]), "%s", dev);
 }
 
-static int detach_retry(const char *dev)
-{
-	int r, i;
-
-	/* udev, where it runs, opens a device for a moment after changes. */
-	for (i = 0; (r = sys_loop_detach(dev)) == -EBUSY && i < 50; i++)
-		usleep(100 * 1000);
-	return r;
-}
-
 static int teardown(void **state)
 {
 	loop_fixture *f = *state;
@@ -113,7 +87,7 @@ static int teardown(void **state)
 		umount2(f->mnt, MNT_DETACH);
 	/* newest first: a device stacked on another holds it busy */
 	for (i = f->ndevs - 1; i >= 0; i--) {
-		int r = detach_retry(f->devs[i]);
+		int r = testutil_loop_detach_retry(f->devs[i]);
 
 		if (r < 0 && r != -ENXIO)
 			print_message("teardown: detach %s: %s\n", f->devs[i], strerror(-r));
@@ -126,7 +100,7 @@ static int teardown(void **state)
 		for (tries = 0; f->fds[i] >= 0 && tries < 4 &&
 				sys_loop_find(f->fds[i], dev, sizeof(dev)) >= 0;
 		     tries++)
-			detach_retry(dev);
+			testutil_loop_detach_retry(dev);
 	}
 	for (i = 0; i < MAX_FILES; i++) {
 		if (f->fds[i] >= 0)
@@ -215,7 +189,7 @@ static void test_attach_find_grow_detach(void **state)
 	uint64_t size = 0;
 	int fd, fd2, n, n2;
 
-	require_loop();
+	testutil_require_loop("loop device tests");
 	fd = make_image(f, 0, NULL, 64 * MiB);
 
 	n = attach(f, fd, false, true, dev);
@@ -250,7 +224,7 @@ static void test_attach_find_grow_detach(void **state)
 	assert_int_equal(sys_blockdev_size(dev, &size), 0);
 	assert_int_equal(size, 96 * MiB);
 
-	assert_int_equal(detach_retry(dev), 0);
+	assert_int_equal(testutil_loop_detach_retry(dev), 0);
 	assert_int_equal(sys_loop_detach(dev), -ENXIO);
 	assert_int_equal(sys_loop_find(fd, found, sizeof(found)), -ENOENT);
 	assert_int_equal(count_devices_for(fd), 0);
@@ -263,7 +237,7 @@ static void test_read_only(void **state)
 	char dev[32], dev2[32];
 	int fd, ro_fd, ro, n;
 
-	require_loop();
+	testutil_require_loop("loop device tests");
 	fd = make_image(f, 0, NULL, 16 * MiB);
 	ro_fd = open(f->files[0], O_RDONLY | O_CLOEXEC);
 	assert_true(ro_fd >= 0);
@@ -287,7 +261,7 @@ static void test_read_only(void **state)
 	 * refused rather than handed a read-only device. */
 	assert_int_equal(attach(f, fd, false, false, dev2), -EBUSY);
 	assert_int_equal(attach(f, ro_fd, true, false, dev2), n);
-	assert_int_equal(detach_retry(dev), 0);
+	assert_int_equal(testutil_loop_detach_retry(dev), 0);
 }
 
 /* A read-only view of a loop device: a second, read-only loop device
@@ -301,7 +275,7 @@ static void test_read_only_view_of_a_device(void **state)
 	unsigned char *buf;
 	int fd, dfd, rw_dfd, vfd, n, v;
 
-	require_loop();
+	testutil_require_loop("loop device tests");
 	fd = make_image(f, 0, NULL, 16 * MiB);
 	n = attach(f, fd, false, true, dev);
 	assert_true(n >= 0);
@@ -345,11 +319,11 @@ static void test_read_only_view_of_a_device(void **state)
 	free(buf);
 
 	assert_int_equal(sys_loop_detach(dev), -EBUSY);
-	assert_int_equal(detach_retry(view), 0);
+	assert_int_equal(testutil_loop_detach_retry(view), 0);
 	assert_int_equal(sys_loop_find(dfd, again, sizeof(again)), -ENOENT);
 	close(dfd);
 	f->held_fd = -1;
-	assert_int_equal(detach_retry(dev), 0);
+	assert_int_equal(testutil_loop_detach_retry(dev), 0);
 }
 
 /* Direct I/O where the file system allows it, buffered where not - never
@@ -361,7 +335,7 @@ static void test_direct_io(void **state)
 	unsigned char buf[4096], back[4096];
 	int fd, bfd, n;
 
-	require_loop();
+	testutil_require_loop("loop device tests");
 
 	/* The temp dir's file system (ext4 here). */
 	fd = make_image(f, 0, NULL, 16 * MiB);
@@ -369,7 +343,7 @@ static void test_direct_io(void **state)
 	assert_true(n >= 0);
 	print_message("direct I/O on /tmp: %s\n",
 		      loop_flags(dev) & LO_FLAGS_DIRECT_IO ? "on" : "off (buffered)");
-	assert_int_equal(detach_retry(dev), 0);
+	assert_int_equal(testutil_loop_detach_retry(dev), 0);
 
 	/* tmpfs. */
 	if (access("/dev/shm", W_OK) == 0) {
@@ -378,7 +352,7 @@ static void test_direct_io(void **state)
 		assert_true(n >= 0);
 		print_message("direct I/O on tmpfs: %s\n",
 			      loop_flags(dev) & LO_FLAGS_DIRECT_IO ? "on" : "off (buffered)");
-		assert_int_equal(detach_retry(dev), 0);
+		assert_int_equal(testutil_loop_detach_retry(dev), 0);
 	}
 
 	/* ramfs has no direct I/O at all: attached buffered, not an error,
@@ -400,7 +374,7 @@ static void test_direct_io(void **state)
 	close(bfd);
 	assert_int_equal(pread(fd, back, sizeof(back), 8192), (ssize_t)sizeof(back));
 	assert_memory_equal(buf, back, sizeof(buf));
-	assert_int_equal(detach_retry(dev), 0);
+	assert_int_equal(testutil_loop_detach_retry(dev), 0);
 }
 
 /* Held open by someone (a raw block volume, a dd): -EBUSY, and the device
@@ -411,7 +385,7 @@ static void test_detach_busy_open(void **state)
 	char dev[32], found[32];
 	int fd, n;
 
-	require_loop();
+	testutil_require_loop("loop device tests");
 	fd = make_image(f, 0, NULL, 16 * MiB);
 	n = attach(f, fd, false, false, dev);
 	assert_true(n >= 0);
@@ -425,7 +399,7 @@ static void test_detach_busy_open(void **state)
 	/* Still attached after the other opener left. */
 	assert_int_equal(sys_loop_find(fd, found, sizeof(found)), n);
 
-	assert_int_equal(detach_retry(dev), 0);
+	assert_int_equal(testutil_loop_detach_retry(dev), 0);
 	assert_int_equal(sys_loop_detach(dev), -ENXIO);
 }
 
@@ -438,7 +412,7 @@ static void test_attach_disarms_deferred_detach(void **state)
 	char dev[32], dev2[32];
 	int fd, n;
 
-	require_loop();
+	testutil_require_loop("loop device tests");
 	fd = make_image(f, 0, NULL, 16 * MiB);
 	n = attach(f, fd, false, false, dev);
 	assert_true(n >= 0);
@@ -461,7 +435,7 @@ static void test_attach_disarms_deferred_detach(void **state)
 	f->held_fd = -1;
 	/* Still there after the last other opener closed. */
 	assert_int_equal(count_devices_for(fd), 1);
-	assert_int_equal(detach_retry(dev), 0);
+	assert_int_equal(testutil_loop_detach_retry(dev), 0);
 }
 
 /* Mounted: -EBUSY without touching the device; detach works after the
@@ -473,7 +447,7 @@ static void test_detach_busy_mounted(void **state)
 	char dev[32], found[32], out[1024];
 	int fd, n, r;
 
-	require_loop();
+	testutil_require_loop("loop device tests");
 	fd = make_image(f, 0, NULL, 64 * MiB);
 	argv[3] = f->files[0];
 	r = sys_spawn(argv, out, sizeof(out), 60000);
@@ -493,7 +467,7 @@ static void test_detach_busy_mounted(void **state)
 	/* Had the kernel's deferred detach been left armed, the unmount
 	 * would have detached it. */
 	assert_int_equal(sys_loop_find(fd, found, sizeof(found)), n);
-	assert_int_equal(detach_retry(dev), 0);
+	assert_int_equal(testutil_loop_detach_retry(dev), 0);
 }
 
 /* Several processes attaching at once: one device per file, never two. */
@@ -506,7 +480,7 @@ static void test_concurrent_attach(void **state)
 	int results[PROCS];
 	int fd, i, j;
 
-	require_loop();
+	testutil_require_loop("loop device tests");
 	fd = make_image(f, 0, NULL, 16 * MiB);
 	make_image(f, 1, NULL, 16 * MiB);
 	make_image(f, 2, NULL, 16 * MiB);
@@ -570,7 +544,7 @@ static void test_attach_races_foreign_attacher(void **state)
 	pid_t pid;
 	int fd, i, status;
 
-	require_loop();
+	testutil_require_loop("loop device tests");
 	fd = make_image(f, 0, NULL, 16 * MiB);
 	make_image(f, 1, NULL, 16 * MiB);
 
@@ -605,7 +579,7 @@ static void test_attach_races_foreign_attacher(void **state)
 			print_message("attach %d: %s\n", i, strerror(-n));
 		assert_true(n >= 0);
 		assert_int_equal(count_devices_for(fd), 1);
-		assert_int_equal(detach_retry(dev), 0);
+		assert_int_equal(testutil_loop_detach_retry(dev), 0);
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_int_equal(count_devices_for(fd), 0);
@@ -618,7 +592,7 @@ static void test_bad_arguments(void **state)
 	uint64_t size;
 	int dfd, fd;
 
-	require_loop();
+	testutil_require_loop("loop device tests");
 	fd = make_image(f, 0, NULL, 16 * MiB);
 	assert_int_equal(sys_loop_attach(fd, false, false, dev, 16), -EINVAL);
 	assert_int_equal(sys_loop_attach(fd, false, false, NULL, 32), -EINVAL);
@@ -640,26 +614,10 @@ static void test_bad_arguments(void **state)
 	assert_int_equal(sys_blockdev_size("/dev/dynvol-does-not-exist", &size), -ENOENT);
 }
 
-/* Open descriptors of this process: equal before and after the tests, or
- * something leaked one on some path. */
-static int count_open_fds(void)
-{
-	struct dirent *de;
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((de = readdir(d)))
-		if (de->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
 int main(void)
 {
-	int fds_before, fds_after, failed;
+	const char *skip_reason;
+	int fds_before, failed;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_attach_find_grow_detach, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_only, setup, teardown),
@@ -675,16 +633,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
 	};
 
-	if (!loop_available())
-		print_message("note: not root or no /dev/loop-control: "
-			      "loop tests will be skipped\n");
-	fds_before = count_open_fds();
+	skip_reason = testutil_loop_unavailable();
+	if (skip_reason)
+		print_message("note: loop tests will be skipped: %s\n", skip_reason);
+	fds_before = testutil_count_open_fds();
 	failed = cmocka_run_group_tests(tests, NULL, NULL);
-	fds_after = count_open_fds();
-	if (fds_after != fds_before) {
-		print_error("descriptor leak: %d open before the tests, %d after\n", fds_before,
-			    fds_after);
-		return failed + 1;
-	}
-	return failed;
+	return failed + testutil_fd_leak(fds_before);
 }

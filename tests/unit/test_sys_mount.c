@@ -6,7 +6,6 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -18,6 +17,8 @@
 #include <cmocka.h>
 
 #include "sys/mounts.h"
+
+#include "testutil.h"
 
 #define MAX_MOUNTS 8
 
@@ -35,14 +36,6 @@ typedef struct {
 	int held_fd;
 } mount_fixture;
 
-static void require_root(void)
-{
-	if (geteuid() != 0) {
-		print_message("skip: mount tests need root (euid %u)\n", (unsigned)geteuid());
-		skip();
-	}
-}
-
 static int setup(void **state)
 {
 	static int seq;
@@ -51,8 +44,7 @@ static int setup(void **state)
 	if (!f)
 		return -1;
 	f->held_fd = -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/dynvol-mount-XXXXXX");
-	if (!mkdtemp(f->dir)) {
+	if (testutil_mkdtemp(f->dir, sizeof(f->dir), "/tmp", "mount") < 0) {
 		free(f);
 		return -1;
 	}
@@ -210,7 +202,7 @@ static void test_mount_and_find(void **state)
 	struct stat st;
 	char slash[256], other[80];
 
-	require_root();
+	testutil_require_root("mount tests");
 	assert_int_equal(sys_mount_find(f->src, &keep), -ENOENT);
 	assert_int_equal(count_source(f->tag), 0);
 
@@ -269,7 +261,7 @@ static void test_bind_rw_ro(void **state)
 	sys_mount_info *mi;
 	struct statvfs sv;
 
-	require_root();
+	testutil_require_root("mount tests");
 	mount_tmpfs(f, MS_NOSUID | MS_NODEV);
 	snprintf(data, sizeof(data), "%s/data", f->src);
 	assert_int_equal(mkdir(data, 0755), 0);
@@ -325,7 +317,7 @@ static void test_bind_keeps_source_restrictions(void **state)
 	mount_fixture *f = *state;
 	struct statvfs sv;
 
-	require_root();
+	testutil_require_root("mount tests");
 	mount_tmpfs(f, MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY);
 	bind(f, f->src, f->rw, false, MS_NOATIME);
 	assert_int_equal(statvfs(f->rw, &sv), 0);
@@ -343,7 +335,7 @@ static void test_bind_file(void **state)
 	mount_fixture *f = *state;
 	int fd;
 
-	require_root();
+	testutil_require_root("mount tests");
 	mount_tmpfs(f, MS_NOSUID | MS_NODEV);
 	assert_int_equal(write_file(f->src, "file"), 0);
 	fd = open(f->file_target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -361,7 +353,7 @@ static void test_umount_errors(void **state)
 	mount_fixture *f = *state;
 	char missing[256], inside[256];
 
-	require_root();
+	testutil_require_root("mount tests");
 	/* Not a mount point, missing, relative. */
 	assert_int_equal(sys_umount(f->rw), -EINVAL);
 	snprintf(missing, sizeof(missing), "%s/missing", f->dir);
@@ -386,7 +378,7 @@ static void test_symlink_target_refused(void **state)
 	mount_fixture *f = *state;
 	sys_mount_info keep;
 
-	require_root();
+	testutil_require_root("mount tests");
 	assert_int_equal(sys_mount_fs(f->tag, f->link, "tmpfs", 0, NULL), -ELOOP);
 	assert_int_equal(sys_mount_find(f->rw, &keep), -ENOENT);
 	assert_int_equal(sys_mount_find(f->link, &keep), -ENOENT);
@@ -409,7 +401,7 @@ static void test_bad_arguments(void **state)
 	sys_mount_info keep;
 	size_t n;
 
-	require_root();
+	testutil_require_root("mount tests");
 	assert_int_equal(sys_mount_fs(f->tag, "relative", "tmpfs", 0, NULL), -EINVAL);
 	assert_int_equal(sys_mount_fs(NULL, f->src, "tmpfs", 0, NULL), -EINVAL);
 	assert_int_equal(sys_mount_fs(f->tag, f->src, NULL, 0, NULL), -EINVAL);
@@ -547,24 +539,9 @@ static void test_flags_parse_limits(void **state)
 	assert_int_equal(sys_mount_flags_parse(fs_opts, 1, &ms, data, 0, &bad), -EINVAL);
 }
 
-static int count_open_fds(void)
-{
-	struct dirent *de;
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((de = readdir(d)))
-		if (de->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
 int main(void)
 {
-	int fds_before, fds_after, failed;
+	int fds_before, failed;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_mount_and_find, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bind_rw_ro, setup, teardown),
@@ -580,13 +557,7 @@ int main(void)
 
 	if (geteuid() != 0)
 		print_message("note: not root: mount tests will be skipped\n");
-	fds_before = count_open_fds();
+	fds_before = testutil_count_open_fds();
 	failed = cmocka_run_group_tests(tests, NULL, NULL);
-	fds_after = count_open_fds();
-	if (fds_after != fds_before) {
-		print_error("descriptor leak: %d open before the tests, %d after\n", fds_before,
-			    fds_after);
-		return failed + 1;
-	}
-	return failed;
+	return failed + testutil_fd_leak(fds_before);
 }

@@ -3,7 +3,6 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -16,6 +15,8 @@
 #include <cmocka.h>
 
 #include "sys/path.h"
+
+#include "testutil.h"
 
 /* Layout made by setup, inside a fresh temp dir:
  *   root/            the directory open as root_fd
@@ -53,8 +54,7 @@ static int setup(void **state)
 	if (!f)
 		return -1;
 	f->root_fd = -1;
-	snprintf(f->tmp, sizeof(f->tmp), "/tmp/dynvol-path-XXXXXX");
-	if (!mkdtemp(f->tmp)) {
+	if (testutil_mkdtemp(f->tmp, sizeof(f->tmp), "/tmp", "path") < 0) {
 		free(f);
 		return -1;
 	}
@@ -260,10 +260,7 @@ static void test_no_mount_crossing(void **state)
 	path_fixture *f = *state;
 	int fd;
 
-	if (geteuid() != 0) {
-		print_message("skip: mounting a tmpfs inside the root needs root\n");
-		skip();
-	}
+	testutil_require_root("mounting a tmpfs inside the root");
 	snprintf(f->mnt, sizeof(f->mnt), "%s/mnt", f->root);
 	assert_int_equal(mkdir(f->mnt, 0755), 0);
 	assert_int_equal(mount("dynvol-test", f->mnt, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m"), 0);
@@ -323,26 +320,9 @@ static void test_name_is_safe(void **state)
 	free(unterminated);
 }
 
-/* Open descriptors of this process: equal before and after the tests, or
- * something leaked one on some path. */
-static int count_open_fds(void)
-{
-	struct dirent *de;
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((de = readdir(d)))
-		if (de->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
 int main(void)
 {
-	int fds_before, fds_after, failed;
+	int fds_before, failed;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_open_inside, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_escapes_dotdot_and_absolute, setup, teardown),
@@ -352,13 +332,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_no_mount_crossing, setup, teardown),
 		cmocka_unit_test(test_name_is_safe),
 	};
-	fds_before = count_open_fds();
+	fds_before = testutil_count_open_fds();
 	failed = cmocka_run_group_tests(tests, NULL, NULL);
-	fds_after = count_open_fds();
-	if (fds_after != fds_before) {
-		print_error("descriptor leak: %d open before the tests, %d after\n", fds_before,
-			    fds_after);
-		return failed + 1;
-	}
-	return failed;
+	return failed + testutil_fd_leak(fds_before);
 }

@@ -5,7 +5,6 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -19,6 +18,8 @@
 #include "sys/loop.h"
 #include "sys/reflink.h"
 #include "sys/spawn.h"
+
+#include "testutil.h"
 
 #define MiB (1024ULL * 1024ULL)
 
@@ -43,8 +44,7 @@ static int fixture_setup_in(void **state, const char *base)
 	if (!f)
 		return -1;
 	f->src_fd = f->dst_fd = f->img_fd = -1;
-	snprintf(f->dir, sizeof(f->dir), "%s/dynvol-reflink-XXXXXX", base);
-	if (!mkdtemp(f->dir)) {
+	if (testutil_mkdtemp(f->dir, sizeof(f->dir), base, "reflink") < 0) {
 		free(f);
 		return -1;
 	}
@@ -81,13 +81,8 @@ static int teardown(void **state)
 		close(f->dst_fd);
 	if (f->mounted && umount2(f->mnt, 0) < 0)
 		umount2(f->mnt, MNT_DETACH);
-	if (f->attached) {
-		int i;
-
-		/* Right after umount udev may still hold the device briefly. */
-		for (i = 0; i < 50 && sys_loop_detach(f->loopdev) == -EBUSY; i++)
-			usleep(100 * 1000);
-	}
+	if (f->attached)
+		testutil_loop_detach_retry(f->loopdev);
 	if (f->img_fd >= 0)
 		close(f->img_fd);
 	unlink(f->src);
@@ -315,14 +310,7 @@ static void test_xfs_reflink(void **state)
 	struct stat st;
 	int dfd, r;
 
-	if (geteuid() != 0) {
-		print_message("skip: needs root (loop devices, mount)\n");
-		skip();
-	}
-	if (access("/dev/loop-control", F_OK) != 0) {
-		print_message("skip: /dev/loop-control is missing\n");
-		skip();
-	}
+	testutil_require_loop("xfs reflink test");
 	if (access("/usr/sbin/mkfs.xfs", X_OK) != 0 && access("/sbin/mkfs.xfs", X_OK) != 0) {
 		print_message("skip: mkfs.xfs is not installed\n");
 		skip();
@@ -387,37 +375,13 @@ static void test_xfs_reflink(void **state)
 	assert_int_equal(sys_loop_detach(f->loopdev), -EBUSY);
 	assert_int_equal(umount2(f->mnt, 0), 0);
 	f->mounted = false;
-	{
-		int i;
-
-		/* udev may probe the device for a moment after the umount. */
-		for (i = 0; (r = sys_loop_detach(f->loopdev)) == -EBUSY && i < 50; i++)
-			usleep(100 * 1000);
-	}
-	assert_int_equal(r, 0);
+	assert_int_equal(testutil_loop_detach_retry(f->loopdev), 0);
 	f->attached = false;
-}
-
-/* Open descriptors of this process: equal before and after the tests, or
- * something leaked one on some path. */
-static int count_open_fds(void)
-{
-	struct dirent *de;
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((de = readdir(d)))
-		if (de->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
 }
 
 int main(void)
 {
-	int fds_before, fds_after, failed;
+	int fds_before, failed;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_sparse_copy_keeps_holes, setup_tmp, teardown),
 		cmocka_unit_test_setup_teardown(test_clone_falls_back_tmp, setup_tmp, teardown),
@@ -428,13 +392,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_arguments, setup_tmp, teardown),
 		cmocka_unit_test_setup_teardown(test_xfs_reflink, setup_tmp, teardown),
 	};
-	fds_before = count_open_fds();
+	fds_before = testutil_count_open_fds();
 	failed = cmocka_run_group_tests(tests, NULL, NULL);
-	fds_after = count_open_fds();
-	if (fds_after != fds_before) {
-		print_error("descriptor leak: %d open before the tests, %d after\n", fds_before,
-			    fds_after);
-		return failed + 1;
-	}
-	return failed;
+	return failed + testutil_fd_leak(fds_before);
 }

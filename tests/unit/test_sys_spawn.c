@@ -4,7 +4,6 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -17,6 +16,8 @@
 #include <cmocka.h>
 
 #include "sys/spawn.h"
+
+#include "testutil.h"
 
 static int64_t now_ms(void)
 {
@@ -225,26 +226,9 @@ static void test_signals_reset(void **state)
 	assert_string_equal(out, "141\n");
 }
 
-/* Open descriptors of this process: equal before and after the tests, or
- * something leaked one on some path. */
-static int count_open_fds(void)
-{
-	struct dirent *de;
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((de = readdir(d)))
-		if (de->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
 int main(void)
 {
-	int fds_before, fds_after, failed;
+	int fds_before, failed;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_exit_codes),
 		cmocka_unit_test(test_capture),
@@ -258,13 +242,7 @@ int main(void)
 		cmocka_unit_test(test_no_fd_leak),
 		cmocka_unit_test(test_signals_reset),
 	};
-	fds_before = count_open_fds();
+	fds_before = testutil_count_open_fds();
 	failed = cmocka_run_group_tests(tests, NULL, NULL);
-	fds_after = count_open_fds();
-	if (fds_after != fds_before) {
-		print_error("descriptor leak: %d open before the tests, %d after\n", fds_before,
-			    fds_after);
-		return failed + 1;
-	}
-	return failed;
+	return failed + testutil_fd_leak(fds_before);
 }
