@@ -100,6 +100,23 @@ static bool csi_string_ok(const char *s, size_t max)
 	return true;
 }
 
+/* The name of a CreateVolume or CreateSnapshot request: present and a
+ * valid CSI string. Answers the call with INVALID_ARGUMENT when not. */
+static bool name_ok(rpc_call *call, const char *name)
+{
+	if (!name || !*name) {
+		rpc_call_fail(call, DV_INVALID_ARGUMENT, "name is required");
+		return false;
+	}
+	if (!csi_string_ok(name, MAX_NAME_LEN)) {
+		rpc_call_fail(call, DV_INVALID_ARGUMENT,
+			      "name must be valid UTF-8 of at most %d bytes without control characters",
+			      MAX_NAME_LEN);
+		return false;
+	}
+	return true;
+}
+
 /* What a set of capabilities asks for, after validation. */
 typedef struct {
 	bool block;
@@ -470,16 +487,8 @@ static void create_volume(rpc_call *call, const ProtobufCMessage *reqm, void *pa
 	const char *why;
 	int r;
 
-	if (!req->name || !*req->name) {
-		rpc_call_fail(call, DV_INVALID_ARGUMENT, "name is required");
+	if (!name_ok(call, req->name))
 		return;
-	}
-	if (!csi_string_ok(req->name, MAX_NAME_LEN)) {
-		rpc_call_fail(call, DV_INVALID_ARGUMENT,
-			      "name must be valid UTF-8 of at most %d bytes without control characters",
-			      MAX_NAME_LEN);
-		return;
-	}
 	if (req->capacity_range) {
 		if (req->capacity_range->required_bytes < 0 || req->capacity_range->limit_bytes < 0) {
 			rpc_call_fail(call, DV_INVALID_ARGUMENT, "capacity_range must not be negative");
@@ -882,6 +891,36 @@ static int parse_token(const char *tok, int64_t *ret)
 	return 0;
 }
 
+/*
+ * The paging fields of ListVolumes and ListSnapshots: max_entries (0 asks
+ * for the default page, and no page is larger than MAX_PAGE) and
+ * starting_token. A token beyond the newest seq the registry has handed out
+ * is not one we gave: ABORTED, as CSI asks. On a bad field the call is
+ * answered and -EINVAL returned; the outputs are set only on success.
+ */
+static int page_request(rpc_call *call, registry *reg, int32_t max_entries,
+			const char *starting_token, int64_t *ret_after, size_t *ret_limit)
+{
+	int64_t after, max_seq = 0;
+	size_t limit;
+
+	if (max_entries < 0) {
+		rpc_call_fail(call, DV_INVALID_ARGUMENT, "max_entries must not be negative");
+		return -EINVAL;
+	}
+	if (parse_token(starting_token, &after) < 0 ||
+	    (registry_volume_max_seq(reg, &max_seq) == 0 && after > max_seq)) {
+		rpc_call_fail(call, DV_ABORTED, "starting_token %s is not valid", starting_token);
+		return -EINVAL;
+	}
+	limit = max_entries ? (size_t)max_entries : DEFAULT_PAGE;
+	if (limit > MAX_PAGE)
+		limit = MAX_PAGE;
+	*ret_after = after;
+	*ret_limit = limit;
+	return 0;
+}
+
 static Csi__V1__VolumeCondition *condition_msg(const reg_volume *v, arena *a)
 {
 	Csi__V1__VolumeCondition *c = ARENA_NEW(a, Csi__V1__VolumeCondition);
@@ -903,23 +942,12 @@ static void list_volumes(rpc_call *call, const ProtobufCMessage *reqm, void *pay
 	registry *reg = store_registry(drv->store);
 	reg_volume *vs = NULL;
 	size_t n = 0, limit;
-	int64_t after, max_seq = 0;
+	int64_t after;
 	arena a = { 0 };
 	int r;
 
-	if (req->max_entries < 0) {
-		rpc_call_fail(call, DV_INVALID_ARGUMENT, "max_entries must not be negative");
+	if (page_request(call, reg, req->max_entries, req->starting_token, &after, &limit) < 0)
 		return;
-	}
-	if (parse_token(req->starting_token, &after) < 0 ||
-	    (registry_volume_max_seq(reg, &max_seq) == 0 && after > max_seq)) {
-		rpc_call_fail(call, DV_ABORTED, "starting_token %s is not valid",
-			      req->starting_token);
-		return;
-	}
-	limit = req->max_entries ? (size_t)req->max_entries : DEFAULT_PAGE;
-	if (limit > MAX_PAGE)
-		limit = MAX_PAGE;
 	/* one more than asked tells whether there is a next page */
 	r = registry_volume_list(reg, after, limit + 1, &vs, &n);
 	if (r < 0) {
@@ -1152,16 +1180,8 @@ static void create_snapshot(rpc_call *call, const ProtobufCMessage *reqm, void *
 	arena a = { 0 };
 	int r;
 
-	if (!req->name || !*req->name) {
-		rpc_call_fail(call, DV_INVALID_ARGUMENT, "name is required");
+	if (!name_ok(call, req->name))
 		return;
-	}
-	if (!csi_string_ok(req->name, MAX_NAME_LEN)) {
-		rpc_call_fail(call, DV_INVALID_ARGUMENT,
-			      "name must be valid UTF-8 of at most %d bytes without control characters",
-			      MAX_NAME_LEN);
-		return;
-	}
 	if (!req->source_volume_id || !*req->source_volume_id) {
 		rpc_call_fail(call, DV_INVALID_ARGUMENT, "source_volume_id is required");
 		return;
@@ -1232,23 +1252,12 @@ static void list_snapshots(rpc_call *call, const ProtobufCMessage *reqm, void *p
 	registry *reg = store_registry(drv->store);
 	reg_snapshot *ss = NULL;
 	size_t n = 0, limit;
-	int64_t after, max_seq = 0;
+	int64_t after;
 	arena a = { 0 };
 	Csi__V1__ListSnapshotsResponse resp = CSI__V1__LIST_SNAPSHOTS_RESPONSE__INIT;
 
-	if (req->max_entries < 0) {
-		rpc_call_fail(call, DV_INVALID_ARGUMENT, "max_entries must not be negative");
+	if (page_request(call, reg, req->max_entries, req->starting_token, &after, &limit) < 0)
 		return;
-	}
-	if (parse_token(req->starting_token, &after) < 0 ||
-	    (registry_volume_max_seq(reg, &max_seq) == 0 && after > max_seq)) {
-		rpc_call_fail(call, DV_ABORTED, "starting_token %s is not valid",
-			      req->starting_token);
-		return;
-	}
-	limit = req->max_entries ? (size_t)req->max_entries : DEFAULT_PAGE;
-	if (limit > MAX_PAGE)
-		limit = MAX_PAGE;
 	if (req->snapshot_id && *req->snapshot_id) {
 		/* one snapshot, or none: not an error */
 		reg_snapshot s;
