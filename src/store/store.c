@@ -128,6 +128,26 @@ static void key_of(char *buf, size_t len, const char *kind, const char *v)
 	snprintf(buf, len, "%s:%s", kind, v);
 }
 
+/* The lock of one object, "vol" or "snap" by id: lock_keys for a single
+ * key, with its errors. */
+static int lock_one(store *s, const char *kind, const char *id, dv_status *st)
+{
+	char key[128];
+	const char *keys[1] = { key };
+
+	key_of(key, sizeof(key), kind, id);
+	return lock_keys(s, keys, 1, st);
+}
+
+static void unlock_one(store *s, const char *kind, const char *id)
+{
+	char key[128];
+	const char *keys[1] = { key };
+
+	key_of(key, sizeof(key), kind, id);
+	unlock_keys(s, keys, 1);
+}
+
 /* ------------------------------------------------------------------ */
 /* accounting                                                          */
 
@@ -487,16 +507,12 @@ done:
 
 int store_volume_delete(store *s, const char *id, dv_status *st)
 {
-	char key[128];
-	const char *keys[1] = { key };
-	int r;
+	int r = lock_one(s, "vol", id, st);
 
-	key_of(key, sizeof(key), "vol", id);
-	r = lock_keys(s, keys, 1, st);
 	if (r < 0)
 		return r;
 	r = volume_delete_locked(s, id, st);
-	unlock_keys(s, keys, 1);
+	unlock_one(s, "vol", id);
 	return r;
 }
 
@@ -573,30 +589,23 @@ done:
 int store_volume_expand(store *s, const char *id, uint64_t required, uint64_t limit,
 			uint64_t *ret_capacity, dv_status *st)
 {
-	char key[128];
-	const char *keys[1] = { key };
-	int r;
+	int r = lock_one(s, "vol", id, st);
 
-	key_of(key, sizeof(key), "vol", id);
-	r = lock_keys(s, keys, 1, st);
 	if (r < 0)
 		return r;
 	r = volume_expand_locked(s, id, required, limit, ret_capacity, st);
-	unlock_keys(s, keys, 1);
+	unlock_one(s, "vol", id);
 	return r;
 }
 
 int store_volume_modify(store *s, const char *id, const char *key_name, const char *value,
 			dv_status *st)
 {
-	char key[128];
-	const char *keys[1] = { key };
 	reg_volume v;
 	pool *p;
 	int r;
 
-	key_of(key, sizeof(key), "vol", id);
-	r = lock_keys(s, keys, 1, st);
+	r = lock_one(s, "vol", id, st);
 	if (r < 0)
 		return r;
 	r = registry_volume_get(s->reg, id, &v);
@@ -613,7 +622,7 @@ int store_volume_modify(store *s, const char *id, const char *key_name, const ch
 		r = p->ops->volume_set(p, id, key_name, value, st);
 	reg_volume_clear(&v);
 out:
-	unlock_keys(s, keys, 1);
+	unlock_one(s, "vol", id);
 	return r;
 }
 
@@ -755,35 +764,23 @@ done:
 
 int store_snapshot_delete(store *s, const char *id, dv_status *st)
 {
-	char key[128];
-	const char *keys[1] = { key };
-	int r;
+	int r = lock_one(s, "snap", id, st);
 
-	key_of(key, sizeof(key), "snap", id);
-	r = lock_keys(s, keys, 1, st);
 	if (r < 0)
 		return r;
 	r = snapshot_delete_locked(s, id, st);
-	unlock_keys(s, keys, 1);
+	unlock_one(s, "snap", id);
 	return r;
 }
 
 int store_lock_volume(store *s, const char *id, dv_status *st)
 {
-	char key[128];
-	const char *keys[1] = { key };
-
-	key_of(key, sizeof(key), "vol", id);
-	return lock_keys(s, keys, 1, st);
+	return lock_one(s, "vol", id, st);
 }
 
 void store_unlock_volume(store *s, const char *id)
 {
-	char key[128];
-	const char *keys[1] = { key };
-
-	key_of(key, sizeof(key), "vol", id);
-	unlock_keys(s, keys, 1);
+	unlock_one(s, "vol", id);
 }
 
 /* ------------------------------------------------------------------ */
@@ -792,15 +789,12 @@ void store_unlock_volume(store *s, const char *id)
 int store_publish(store *s, const char *volume_id, const char *node_id, bool readonly,
 		  size_t max_per_node, dv_status *st)
 {
-	char key[128];
-	const char *keys[1] = { key };
 	reg_volume v;
 	bool ro;
 	size_t count;
 	int r;
 
-	key_of(key, sizeof(key), "vol", volume_id);
-	r = lock_keys(s, keys, 1, st);
+	r = lock_one(s, "vol", volume_id, st);
 	if (r < 0)
 		return r;
 	r = registry_volume_get(s->reg, volume_id, &v);
@@ -830,24 +824,20 @@ int store_publish(store *s, const char *volume_id, const char *node_id, bool rea
 	if (r < 0 && !st->code)
 		reg_error(r, st, "recording the publication");
 out:
-	unlock_keys(s, keys, 1);
+	unlock_one(s, "vol", volume_id);
 	return r;
 }
 
 int store_unpublish(store *s, const char *volume_id, const char *node_id, dv_status *st)
 {
-	char key[128];
-	const char *keys[1] = { key };
-	int r;
+	int r = lock_one(s, "vol", volume_id, st);
 
-	key_of(key, sizeof(key), "vol", volume_id);
-	r = lock_keys(s, keys, 1, st);
 	if (r < 0)
 		return r;
 	r = registry_publication_remove(s->reg, volume_id, node_id);
 	if (r < 0)
 		reg_error(r, st, "removing the publication");
-	unlock_keys(s, keys, 1);
+	unlock_one(s, "vol", volume_id);
 	return r;
 }
 
