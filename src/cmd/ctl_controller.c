@@ -257,72 +257,93 @@ static int simple_call(ctl_ctx *ctx, const char *path, const ProtobufCMessage *r
 	return 0;
 }
 
-static int cmd_list(ctl_ctx *ctx, const ctl_opts *o)
+/*
+ * After a page of a List* call: where the user pages by hand (plain output,
+ * no --all) says where the next page starts. Returns a copy of the token
+ * for the next page (the caller frees it), or NULL after the last page.
+ */
+static char *next_page(const ctl_ctx *ctx, const ctl_opts *o, const char *next_token)
+{
+	if (!next_token || !*next_token)
+		return NULL;
+	if (!ctx->json && !o->all)
+		printf("next_token: %s\n", next_token);
+	return strdup(next_token);
+}
+
+/* Fetches and prints the page that starts at token; *ret_next is set from
+ * next_page() on success. Returns 0 or the call's exit code. */
+typedef int (*list_page_fn)(ctl_ctx *ctx, const ctl_opts *o, char *token, char **ret_next);
+
+/* One page from --token (or the start), or with --all every page. */
+static int list_pages(ctl_ctx *ctx, const ctl_opts *o, list_page_fn page)
 {
 	char *token = o->token ? strdup(o->token) : NULL;
-	int code = 0;
+	int code;
 
 	do {
-		Csi__V1__ListVolumesRequest req = CSI__V1__LIST_VOLUMES_REQUEST__INIT;
-		Csi__V1__ListVolumesResponse *resp = NULL;
-		req.max_entries = (int32_t)o->max_entries;
-		req.starting_token = token ? token : (char *)"";
-		code = ctl_call(ctx, "/csi.v1.Controller/ListVolumes", &req.base,
-				&csi__v1__list_volumes_response__descriptor, (ProtobufCMessage **)&resp);
-		if (code)
-			break;
-		if (ctx->json) {
-			ctl_print_json(&resp->base);
-		} else {
-			for (size_t i = 0; i < resp->n_entries; i++) {
-				print_volume(resp->entries[i]->volume);
-				const Csi__V1__ListVolumesResponse__VolumeStatus *s = resp->entries[i]->status;
-				if (s && s->volume_condition && s->volume_condition->abnormal)
-					printf("\t! %s\n", s->volume_condition->message);
-			}
-			if (!o->all && resp->next_token && *resp->next_token)
-				printf("next_token: %s\n", resp->next_token);
-		}
+		char *next = NULL;
+
+		code = page(ctx, o, token ? token : (char *)"", &next);
 		free(token);
-		token = resp->next_token && *resp->next_token ? strdup(resp->next_token) : NULL;
-		protobuf_c_message_free_unpacked(&resp->base, NULL);
-	} while (o->all && token);
+		token = next;
+	} while (!code && o->all && token);
 	free(token);
 	return code;
 }
 
-static int cmd_snapshots(ctl_ctx *ctx, const ctl_opts *o)
+static int list_volumes_page(ctl_ctx *ctx, const ctl_opts *o, char *token, char **ret_next)
 {
-	char *token = o->token ? strdup(o->token) : NULL;
-	int code = 0;
+	Csi__V1__ListVolumesRequest req = CSI__V1__LIST_VOLUMES_REQUEST__INIT;
+	Csi__V1__ListVolumesResponse *resp = NULL;
+	int code;
 
-	do {
-		Csi__V1__ListSnapshotsRequest req = CSI__V1__LIST_SNAPSHOTS_REQUEST__INIT;
-		Csi__V1__ListSnapshotsResponse *resp = NULL;
-		req.max_entries = (int32_t)o->max_entries;
-		req.starting_token = token ? token : (char *)"";
-		req.source_volume_id = (char *)(o->source ? o->source : "");
-		code = ctl_call(ctx, "/csi.v1.Controller/ListSnapshots", &req.base,
-				&csi__v1__list_snapshots_response__descriptor, (ProtobufCMessage **)&resp);
-		if (code)
-			break;
-		if (ctx->json) {
-			ctl_print_json(&resp->base);
-		} else {
-			for (size_t i = 0; i < resp->n_entries; i++) {
-				const Csi__V1__Snapshot *s = resp->entries[i]->snapshot;
-				printf("%s\t%s\t%" PRId64 "\t%s\n", s->snapshot_id, s->source_volume_id,
-				       s->size_bytes, s->ready_to_use ? "ready" : "not-ready");
-			}
-			if (!o->all && resp->next_token && *resp->next_token)
-				printf("next_token: %s\n", resp->next_token);
+	req.max_entries = (int32_t)o->max_entries;
+	req.starting_token = token;
+	code = ctl_call(ctx, "/csi.v1.Controller/ListVolumes", &req.base,
+			&csi__v1__list_volumes_response__descriptor, (ProtobufCMessage **)&resp);
+	if (code)
+		return code;
+	if (ctx->json) {
+		ctl_print_json(&resp->base);
+	} else {
+		for (size_t i = 0; i < resp->n_entries; i++) {
+			print_volume(resp->entries[i]->volume);
+			const Csi__V1__ListVolumesResponse__VolumeStatus *s = resp->entries[i]->status;
+			if (s && s->volume_condition && s->volume_condition->abnormal)
+				printf("\t! %s\n", s->volume_condition->message);
 		}
-		free(token);
-		token = resp->next_token && *resp->next_token ? strdup(resp->next_token) : NULL;
-		protobuf_c_message_free_unpacked(&resp->base, NULL);
-	} while (o->all && token);
-	free(token);
-	return code;
+	}
+	*ret_next = next_page(ctx, o, resp->next_token);
+	protobuf_c_message_free_unpacked(&resp->base, NULL);
+	return 0;
+}
+
+static int list_snapshots_page(ctl_ctx *ctx, const ctl_opts *o, char *token, char **ret_next)
+{
+	Csi__V1__ListSnapshotsRequest req = CSI__V1__LIST_SNAPSHOTS_REQUEST__INIT;
+	Csi__V1__ListSnapshotsResponse *resp = NULL;
+	int code;
+
+	req.max_entries = (int32_t)o->max_entries;
+	req.starting_token = token;
+	req.source_volume_id = (char *)(o->source ? o->source : "");
+	code = ctl_call(ctx, "/csi.v1.Controller/ListSnapshots", &req.base,
+			&csi__v1__list_snapshots_response__descriptor, (ProtobufCMessage **)&resp);
+	if (code)
+		return code;
+	if (ctx->json) {
+		ctl_print_json(&resp->base);
+	} else {
+		for (size_t i = 0; i < resp->n_entries; i++) {
+			const Csi__V1__Snapshot *s = resp->entries[i]->snapshot;
+			printf("%s\t%s\t%" PRId64 "\t%s\n", s->snapshot_id, s->source_volume_id,
+			       s->size_bytes, s->ready_to_use ? "ready" : "not-ready");
+		}
+	}
+	*ret_next = next_page(ctx, o, resp->next_token);
+	protobuf_c_message_free_unpacked(&resp->base, NULL);
+	return 0;
 }
 
 int ctl_controller(ctl_ctx *ctx, int argc, char **argv)
@@ -390,7 +411,7 @@ int ctl_controller(ctl_ctx *ctx, int argc, char **argv)
 			protobuf_c_message_free_unpacked(&resp->base, NULL);
 		}
 	} else if (!strcmp(cmd, "list")) {
-		code = cmd_list(ctx, &o);
+		code = list_pages(ctx, &o, list_volumes_page);
 	} else if (!strcmp(cmd, "publish")) {
 		cap_buf cb;
 		NEED(2);
@@ -480,7 +501,7 @@ int ctl_controller(ctl_ctx *ctx, int argc, char **argv)
 		code = simple_call(ctx, "/csi.v1.Controller/DeleteSnapshot", &req.base,
 				   &csi__v1__delete_snapshot_response__descriptor, "deleted");
 	} else if (!strcmp(cmd, "snapshots")) {
-		code = cmd_snapshots(ctx, &o);
+		code = list_pages(ctx, &o, list_snapshots_page);
 	} else if (!strcmp(cmd, "capacity")) {
 		cap_buf cb;
 		if (build_cap(&o, &cb) < 0)
