@@ -466,6 +466,18 @@ static int volume_delete_locked(store *s, const char *id, dv_status *st)
 		r = -EBUSY;
 		goto done;
 	}
+	/* Staged on this node (a driver in mode all shares the registry with
+	 * its Node service): a pod may be writing to it. The CO unstages
+	 * first; one that skipped ControllerPublish must not destroy it. */
+	reg_stage rs = { 0 };
+	if (registry_stage_get(s->reg, id, &rs) == 0) {
+		dv_status_set(st, DV_FAILED_PRECONDITION,
+			      "volume %s is still staged on this node at %s; unstage it first", id,
+			      rs.staging_path ? rs.staging_path : "?");
+		reg_stage_clear(&rs);
+		r = -EBUSY;
+		goto done;
+	}
 	p = store_pool_find(s, v.pool);
 	if (!p) {
 		r = dv_fail(st, -ENOENT, DV_FAILED_PRECONDITION,

@@ -408,6 +408,28 @@ def test_block_readonly_publish_refuses_writes(env, c):
     assert_clean(env)
 
 
+@pytest.mark.parametrize("pool", ["img-ext4", "btr", "plain"])
+def test_delete_of_a_staged_volume_is_refused(env, c, pool):
+    """A CO that skipped (or already undid) ControllerPublish must still not
+    delete a volume a pod is using: FAILED_PRECONDITION, and the data stays."""
+    vol = Vol(env, c, pool)
+    assert_ok(vol.stage)
+    t = vol.new_target()
+    assert_ok(vol.publish, t)
+    digest = child_write(t / "data", MIB)
+    assert_ok(c.controller_unpublish, vol.id, vol.node_id)
+    code, details = code_of(c.delete_volume, vol.id)
+    assert code == PRECOND, (code, details)
+    assert "staged" in details, details
+    assert sha256_file(t / "data") == digest
+    assert_ok(c.unpublish, vol.id, t)
+    code, details = code_of(c.delete_volume, vol.id)
+    assert code == PRECOND, ("still staged", code, details)
+    assert_ok(c.unstage, vol.id, vol.staging)
+    assert_ok(c.delete_volume, vol.id)
+    assert_clean(env)
+
+
 @pytest.mark.parametrize("pool", ["img-xfs", "btr"])
 def test_multi_writer_publishes_share_data(env, c, pool):
     mode = "SINGLE_NODE_MULTI_WRITER"
