@@ -71,6 +71,9 @@ typedef struct {
 
 typedef void (*rpc_observer_fn)(const rpc_call_record *rec, void *payload);
 
+/* Called on the loop thread when the server has gone quiet (see below). */
+typedef void (*rpc_idle_fn)(void *payload);
+
 /* opts may be NULL for defaults. Returns 0 or -errno. */
 int rpc_server_new(rpc_server **ret, const rpc_server_options *opts);
 
@@ -78,6 +81,17 @@ int rpc_server_new(rpc_server **ret, const rpc_server_options *opts);
 int rpc_server_add_method(rpc_server *srv, const rpc_method *m, void *payload);
 
 void rpc_server_set_observer(rpc_server *srv, rpc_observer_fn fn, void *payload);
+
+/*
+ * Calls fn once each time the server goes quiet after work: at least one
+ * call finished or a connection closed since the last time, no handler is
+ * running, and nothing has arrived for quiet_ns. A burst of calls thus
+ * ends in one fn call, a sidecar's probe every few seconds in one each.
+ * The driver returns memory there (heap pages freed by the burst, the
+ * registry's page cache). fn runs on the loop thread, so it must be short:
+ * while it runs no request is read.
+ */
+void rpc_server_set_idle_hook(rpc_server *srv, int64_t quiet_ns, rpc_idle_fn fn, void *payload);
 
 /*
  * Fault injection for tests: calls to the method whose path ends in
