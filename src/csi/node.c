@@ -330,6 +330,22 @@ static bool mounted_from(const char *path, const char *dev, const char *backing)
 	       a.st_ino == b.st_ino;
 }
 
+/* Is dev the loop device of this volume's image? After a reboot the
+ * recorded number may be free, or bound to another file: never trust it. */
+static bool image_on(const node_volume *nv, const char *dev)
+{
+	char name[128], found[64];
+	int fd, r;
+
+	snprintf(name, sizeof(name), "%s.img", nv->v.id);
+	fd = sys_open_beneath(nv->p->volumes_fd, name, O_RDONLY, 0);
+	if (fd < 0)
+		return false;
+	r = sys_loop_find(fd, found, sizeof(found));
+	close(fd);
+	return r >= 0 && !strcmp(found, dev);
+}
+
 /*
  * A read-only view of a staged raw block volume: a read-only loop device
  * stacked on the staged one. A read-only bind of a device node does not
@@ -585,7 +601,7 @@ static void node_stage(rpc_call *call, const ProtobufCMessage *reqm, void *paylo
 			goto unlock;
 		}
 		/* still mounted (or attached) as recorded: nothing to do */
-		if (nv.v.block ? (!nv.image || access(rs.device, F_OK) == 0)
+		if (nv.v.block ? (!nv.image || image_on(&nv, rs.device))
 			       : mounted_from(rs.staging_path, nv.image ? rs.device : NULL, backing)) {
 			Csi__V1__NodeStageVolumeResponse resp = CSI__V1__NODE_STAGE_VOLUME_RESPONSE__INIT;
 			rpc_call_reply(call, &resp.base);
@@ -717,9 +733,10 @@ static void node_unstage(rpc_call *call, const ProtobufCMessage *reqm, void *pay
 /* ------------------------------------------------------------------ */
 /* publishing                                                          */
 
-static int do_publish(csi_driver *drv, rpc_call *call, const char *volume_id, const char *target,
+static int do_publish(csi_driver *drv, rpc_call *call, const node_volume *nv, const char *target,
 		      bool readonly)
 {
+	const char *volume_id = nv->v.id;
 	registry *reg = store_registry(drv->store);
 	reg_stage rs = { 0 };
 	sys_mount_info mi;
@@ -735,6 +752,13 @@ static int do_publish(csi_driver *drv, rpc_call *call, const char *volume_id, co
 		return -ENOENT;
 	}
 	const char *source = rs.block ? rs.device : rs.staging_path;
+	if (rs.block && nv->image && !image_on(nv, rs.device)) {
+		rpc_call_fail(call, DV_FAILED_PRECONDITION,
+			      "volume %s is not attached at %s as recorded (the node restarted?); "
+			      "stage it again", volume_id, rs.device);
+		reg_stage_clear(&rs);
+		return -ENOENT;
+	}
 	/* The record says staged; the mount table must agree, or the pod
 	 * would get the bare host directory under the staging path. */
 	if (!rs.block && sys_mount_find(rs.staging_path, &(sys_mount_info){ 0 }) < 0) {
@@ -973,7 +997,7 @@ static void publish_ephemeral(csi_driver *drv, rpc_call *call,
 	    rs.state != REG_STAGE_STAGED)
 		r = do_stage(drv, call, &nv, staging, req->volume_capability, NULL);
 	reg_stage_clear(&rs);
-	if (r == 0 && do_publish(drv, call, nv.v.id, req->target_path, req->readonly) == 0) {
+	if (r == 0 && do_publish(drv, call, &nv, req->target_path, req->readonly) == 0) {
 		Csi__V1__NodePublishVolumeResponse resp = CSI__V1__NODE_PUBLISH_VOLUME_RESPONSE__INIT;
 		rpc_call_reply(call, &resp.base);
 	}
@@ -1058,7 +1082,7 @@ static void node_publish(rpc_call *call, const ProtobufCMessage *reqm, void *pay
 		rpc_call_fail_status(call, &st);
 		goto out;
 	}
-	if (do_publish(drv, call, nv.v.id, req->target_path, req->readonly) == 0) {
+	if (do_publish(drv, call, &nv, req->target_path, req->readonly) == 0) {
 		Csi__V1__NodePublishVolumeResponse resp = CSI__V1__NODE_PUBLISH_VOLUME_RESPONSE__INIT;
 		rpc_call_reply(call, &resp.base);
 	}

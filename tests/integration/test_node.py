@@ -38,7 +38,7 @@ from conftest import rpc_code, wait_for
 from nodefs import (GIB, MIB, LoopControlLock, NodeEnv, RegistryWriteLock, blkid_type,
                     child_try_write, child_write, findmnt_json, losetup_j, mount_count,
                     stage_row, usage_bytes)
-from poolfs import (loop_fs_fixture, loops_backed_by, mounted_image, mounts_under, require_root_and_loop, run,
+from poolfs import (detach_loop, loop_fs_fixture, loops_backed_by, mounted_image, mounts_under, require_root_and_loop, run,
                     sha256_file)
 
 xfs_fs = loop_fs_fixture("xfs", 3 * GIB)
@@ -354,6 +354,40 @@ def assert_block_read_only(target):
             os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def test_block_restage_after_reboot_never_takes_a_reused_loop_device(env, c, tmp_path):
+    """After a reboot the recorded /dev/loopN may be bound to another file.
+    A repeated NodeStageVolume must attach the volume's own image again,
+    and NodePublishVolume must never bind the foreign device: the pod
+    would write into someone else's data."""
+    vol = Vol(env, c, "img-ext4", block=True, size=32 * MIB)
+    put = _put_block_data(env, vol)
+    assert_ok(vol.stage)
+    (dev,) = losetup_j(env.image("img-ext4", vol.id))
+    # "reboot": the device goes, and the same number comes back for another file
+    run(["losetup", "-d", dev])
+    foreign = tmp_path / "foreign.img"
+    foreign.write_bytes(b"\xee" * (32 * MIB))
+    run(["losetup", dev, str(foreign)])
+    try:
+        t = vol.new_target()
+        code, details = code_of(vol.publish, t)
+        assert code == PRECOND, ("published over a foreign device", code, details)
+        assert mount_count(t) == 0
+        assert_ok(vol.stage)  # the kubelet stages again after a reboot
+        devs = losetup_j(env.image("img-ext4", vol.id))
+        assert len(devs) == 1 and devs[0] != dev, devs
+        assert_ok(vol.publish, t)
+        off, data = put
+        with open(t, "rb") as f:
+            f.seek(off)
+            assert f.read(len(data)) == data, "the target is not the volume"
+        assert foreign.read_bytes()[:4096] == b"\xee" * 4096
+        vol.teardown()
+    finally:
+        detach_loop(dev)
+    assert_clean(env)
 
 
 def test_block_readonly_publish_refuses_writes(env, c):
