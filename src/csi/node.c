@@ -760,8 +760,11 @@ static int do_publish(csi_driver *drv, rpc_call *call, const node_volume *nv, co
 		return -ENOENT;
 	}
 	/* The record says staged; the mount table must agree, or the pod
-	 * would get the bare host directory under the staging path. */
-	if (!rs.block && sys_mount_find(rs.staging_path, &(sys_mount_info){ 0 }) < 0) {
+	 * would get the bare host directory under the staging path (or
+	 * whatever else is mounted there now). */
+	char backing[4200];
+	backing_path(nv, backing, sizeof(backing));
+	if (!rs.block && !mounted_from(rs.staging_path, nv->image ? rs.device : NULL, backing)) {
 		rpc_call_fail(call, DV_FAILED_PRECONDITION,
 			      "volume %s is not mounted at its staging path %s; stage it again",
 			      volume_id, rs.staging_path);

@@ -356,6 +356,30 @@ def assert_block_read_only(target):
         os.close(fd)
 
 
+@pytest.mark.parametrize("pool", ["img-ext4", "plain"])
+def test_publish_refuses_a_foreign_mount_on_the_staging_path(env, c, pool):
+    """The row says staged, but what is mounted at the staging path now is
+    not the volume (it went, and something else took the path): publishing
+    would hand the pod that other file system."""
+    vol = Vol(env, c, pool)
+    assert_ok(vol.stage)
+    run(["umount", str(vol.staging)])
+    run(["mount", "-t", "tmpfs", "-o", "size=1m", "dvt-foreign", str(vol.staging)])
+    try:
+        t = vol.new_target()
+        code, details = code_of(vol.publish, t)
+        assert code == PRECOND, ("published a foreign mount", code, details)
+        assert mount_count(t) == 0
+    finally:
+        run(["umount", str(vol.staging)])
+    assert_ok(vol.stage)
+    assert_ok(vol.publish, t)
+    assert findmnt_json(t)[1] != "tmpfs"
+    child_write(t / "ok", 4096)
+    vol.teardown()
+    assert_clean(env)
+
+
 def test_block_restage_after_reboot_never_takes_a_reused_loop_device(env, c, tmp_path):
     """After a reboot the recorded /dev/loopN may be bound to another file.
     A repeated NodeStageVolume must attach the volume's own image again,
