@@ -491,6 +491,11 @@ int registry_ping(registry *reg)
 	return LOCKED(reg, ping_locked(reg));
 }
 
+int registry_release_memory(registry *reg)
+{
+	return LOCKED(reg, sqlite3_db_release_memory(reg->db) == SQLITE_OK ? 0 : -EIO);
+}
+
 /* ------------------------------------------------------------------ */
 /* volumes                                                             */
 

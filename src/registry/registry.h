@@ -91,6 +91,10 @@ int registry_open(registry **ret, const char *path, dv_status *err);
 void registry_close(registry *reg);
 /* A cheap query: the database answers. For Probe. */
 int registry_ping(registry *reg);
+/* Drops the cached database pages no statement holds (all of them between
+ * calls), so an idle driver does not keep its page cache. Later reads
+ * fetch pages again from the OS. Returns 0 or -EIO. */
+int registry_release_memory(registry *reg);
 
 /* --- volumes --- */
 int registry_volume_get(registry *reg, const char *id, reg_volume *ret);
