@@ -47,6 +47,7 @@
 #define MAX_LISTENERS 4
 #define READ_CHUNK 65536
 #define WRITE_BATCH 65536
+#define OUT_KEEP 16384          /* an empty out buffer larger than this is freed */
 #define GOAWAY_PING_WAIT_NS 1000000000LL
 #define LINGER_NS 1000000000LL
 #define MAX_STATUS_MESSAGE 1024
@@ -1125,6 +1126,11 @@ static int conn_flush(rpc_conn *c)
 		if (c->out.len > 0)
 			break; /* the socket is full */
 	}
+	/* A large response (a ListVolumes page) grows the batch buffer to
+	 * 128 KiB; a connection lives as long as its sidecar, so give the
+	 * buffer back once it is empty rather than keep it for the next. */
+	if (c->out.len == 0 && c->out.cap > OUT_KEEP)
+		dv_buf_free(&c->out);
 	/* Back-pressure: while the peer does not read, we do not read either,
 	 * so it cannot make us queue responses without bound. */
 	bool blocked = c->out.len > 0;
