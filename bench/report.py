@@ -271,15 +271,24 @@ def metrics_of(bench, external=False):
                rpc.get("rss_kb_idle"), "kB", "lower", T_RSS_RPC)
         metric(rows, g, "rss.probe_load", "peak under Probe load @16 (rpc.py)",
                rpc.get("rss_kb_load"), "kB", "lower", T_RSS_RPC)
+        metric(rows, g, "rss.probe_load_anon", "  of which anonymous (heap, stacks)",
+               rpc.get("rss_anon_kb_load"), "kB", "lower")
     if ctl:
         metric(rows, g, "rss.idle_pools",
                "at the start of controller.py" if external else "idle, two pools (controller.py)",
                ctl.get("rss_kb_idle"), "kB", "lower", T_RSS_DRIVER)
         metric(rows, g, "rss.after_pairs", "after the create+delete runs @1/16/64, "
                "before the fill", ctl.get("rss_kb_after_pairs"), "kB", "lower")
+        settled = f"  the same, settled ({ctl.get('settle_s', 1.5):g} s idle)"
+        metric(rows, g, "rss.after_pairs_settled", settled,
+               ctl.get("rss_kb_after_pairs_settled"), "kB", "lower")
         metric(rows, g, "rss.with_volumes",
                f"with {ctl.get('volumes', 10000):,} volumes (controller.py)",
                ctl.get("rss_kb_with_volumes"), "kB", "lower", T_RSS_DRIVER)
+        metric(rows, g, "rss.with_volumes_settled", settled,
+               ctl.get("rss_kb_with_volumes_settled"), "kB", "lower", T_RSS_DRIVER)
+        metric(rows, g, "rss.with_volumes_anon", "  settled, of which anonymous",
+               ctl.get("rss_anon_kb_with_volumes_settled"), "kB", "lower")
     return rows
 
 

@@ -24,11 +24,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGETS = {"calls_per_sec@16": 20000, "p99_us@16": 2000, "rss_kb_load": 4096}
 
 
-def rss_kb(pid):
+def rss_kb(pid, field="VmRSS"):
+    """VmRSS (or another /proc/PID/status field, e.g. RssAnon) in kB."""
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
     except OSError:
         pass
@@ -83,8 +84,10 @@ def main():
         wait_socket(sock, proc)
     try:
         time.sleep(0.3)
-        results = {"endpoint": endpoint, "rss_kb_idle": rss_kb(pid) if pid else None, "runs": []}
+        results = {"endpoint": endpoint, "rss_kb_idle": rss_kb(pid) if pid else None,
+                   "rss_anon_kb_idle": rss_kb(pid, "RssAnon") if pid else None, "runs": []}
         peak = [0]
+        peak_anon = [0]
 
         for conc in (1, 16, 64):
             stop = threading.Event()
@@ -94,6 +97,9 @@ def main():
                     r = rss_kb(pid) if pid else None
                     if r and r > peak[0]:
                         peak[0] = r
+                    a = rss_kb(pid, "RssAnon") if pid else None
+                    if a and a > peak_anon[0]:
+                        peak_anon[0] = a
                     time.sleep(0.1)
 
             t = threading.Thread(target=sample)
@@ -105,15 +111,18 @@ def main():
                 stop.set()
                 t.join()
             r["rss_kb_peak"] = peak[0] or None
+            r["rss_anon_kb_peak"] = peak_anon[0] or None
             results["runs"].append(r)
         by_c = {r["concurrency"]: r for r in results["runs"]}
         results["rss_kb_load"] = by_c[16]["rss_kb_peak"]
+        results["rss_anon_kb_load"] = by_c[16]["rss_anon_kb_peak"]
 
         print(f"{'conc':>5} {'calls/s':>10} {'p50 us':>8} {'p99 us':>8} {'max us':>8} {'errors':>6} {'peak RSS kB':>12}")
         for r in results["runs"]:
             print(f"{r['concurrency']:>5} {r['calls_per_sec']:>10.0f} {r['p50_us']:>8.0f} {r['p99_us']:>8.0f} "
                   f"{r['max_us']:>8.0f} {r['errors']:>6} {r['rss_kb_peak'] or '-':>12}")
-        print(f"driver RSS idle: {results['rss_kb_idle']} kB")
+        print(f"driver RSS idle: {results['rss_kb_idle']} kB "
+              f"({results['rss_anon_kb_idle']} kB anonymous)")
         r16 = by_c[16]
         print("against the targets (ratio > 1 is better than target):")
         print(f"  calls/s @16   {r16['calls_per_sec']:.0f} / {TARGETS['calls_per_sec@16']} = "
