@@ -21,7 +21,7 @@ import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TARGETS = {"calls_per_sec@16": 20000, "p99_us@16": 2000, "rss_kb_load": 4096}
+TARGETS = {"calls_per_sec@16": 20000, "p99_us@16": 2000, "rss_kb_load": 8192}
 
 
 def rss_kb(pid, field="VmRSS"):
