@@ -167,6 +167,20 @@ static int lookup(csi_driver *drv, rpc_call *call, const char *id, node_volume *
 	return 0;
 }
 
+/* Under the volume's lock: a DeleteVolume may have finished between the
+ * lookup and the lock. */
+static bool still_there(csi_driver *drv, rpc_call *call, const node_volume *nv)
+{
+	reg_volume v;
+
+	if (registry_volume_get(store_registry(drv->store), nv->v.id, &v) == 0) {
+		reg_volume_clear(&v);
+		return true;
+	}
+	rpc_call_fail(call, DV_NOT_FOUND, "volume %s does not exist", nv->v.id);
+	return false;
+}
+
 /* The directory or image file backing a volume, as an absolute path (the
  * pool root is configuration; the ID was validated). */
 static void backing_path(const node_volume *nv, char *buf, size_t len)
@@ -401,30 +415,57 @@ static int ro_view_refresh(const char *dev)
 	return r < 0 ? r : sys_loop_refresh_capacity(view);
 }
 
-/* Is the publish found at target the one asked for: the volume's own
- * mount or device, and read-only when it should be? A kill -9 between a
- * bind and its read-only remount leaves a read-write bind behind. */
-static bool publish_intact(const reg_stage *rs, const char *target, const sys_mount_info *mi,
-			   bool readonly)
+/* Is the top mount at path this volume's: its file system (the loop
+ * device's), its directory or subvolume, or for raw block its device node
+ * or read-only view? Only such mounts are ours to replace or remove. */
+static bool mount_is_volumes(const node_volume *nv, const reg_stage *rs, const char *path)
 {
-	struct stat t, want;
+	struct stat t, w;
+	char backing[4200];
 
-	if (readonly && !mi->readonly && !rs->block)
+	if (stat(path, &t) < 0)
 		return false;
-	if (!rs->block)
-		return mounted_from(target, NULL, rs->staging_path);
-	if (stat(target, &t) < 0 || !S_ISBLK(t.st_mode))
-		return false;
-	if (readonly) {
+	if (rs->block) {
 		char view[64];
-		int fd = open(rs->device, O_RDONLY | O_CLOEXEC), r;
-		if (fd < 0)
+		int fd, r;
+		if (!S_ISBLK(t.st_mode) || !*rs->device)
+			return false;
+		if (stat(rs->device, &w) == 0 && t.st_rdev == w.st_rdev)
+			return true;
+		if ((fd = open(rs->device, O_RDONLY | O_CLOEXEC)) < 0)
 			return false;
 		r = sys_loop_find(fd, view, sizeof(view));
 		close(fd);
-		return r >= 0 && stat(view, &want) == 0 && t.st_rdev == want.st_rdev;
+		return r >= 0 && stat(view, &w) == 0 && t.st_rdev == w.st_rdev;
 	}
-	return stat(rs->device, &want) == 0 && t.st_rdev == want.st_rdev;
+	if (nv->image)
+		return *rs->device && stat(rs->device, &w) == 0 && t.st_dev == w.st_rdev;
+	backing_path(nv, backing, sizeof(backing));
+	return stat(backing, &w) == 0 && t.st_dev == w.st_dev && t.st_ino == w.st_ino;
+}
+
+/* Is the publish found at target the one asked for: the volume's own
+ * mount or device, and read-only when it should be? A kill -9 between a
+ * bind and its read-only remount leaves a read-write bind behind. */
+static bool publish_intact(const node_volume *nv, const reg_stage *rs, const char *target,
+			   const sys_mount_info *mi, bool readonly)
+{
+	struct stat t, want;
+	char view[64];
+	int fd, r;
+
+	if (!mount_is_volumes(nv, rs, target))
+		return false;
+	if (!readonly)
+		return !rs->block || (stat(target, &t) == 0 && stat(rs->device, &want) == 0 &&
+				      t.st_rdev == want.st_rdev);
+	if (!rs->block)
+		return mi->readonly;
+	if (stat(target, &t) < 0 || (fd = open(rs->device, O_RDONLY | O_CLOEXEC)) < 0)
+		return false;
+	r = sys_loop_find(fd, view, sizeof(view));
+	close(fd);
+	return r >= 0 && stat(view, &want) == 0 && t.st_rdev == want.st_rdev;
 }
 
 static int do_stage(csi_driver *drv, rpc_call *call, node_volume *nv, const char *staging,
@@ -501,6 +542,16 @@ static int do_stage(csi_driver *drv, rpc_call *call, node_volume *nv, const char
 			rpc_call_fail(call, r == -ENOENT ? DV_FAILED_PRECONDITION : DV_INTERNAL,
 				      "staging path %s: %s", staging,
 				      r == -ENOENT ? "its parent directory does not exist" : strerror(-r));
+			goto fail;
+		}
+		if (sys_mount_find(staging, &(sys_mount_info){ 0 }) == 0 &&
+		    !mounted_from(staging, nv->image ? dev : NULL, backing)) {
+			/* never stack on (and later hide or unmount) a mount
+			 * that is not this volume's: another volume's stage */
+			rpc_call_fail(call, DV_ALREADY_EXISTS,
+				      "staging path %s already has something else mounted on it",
+				      staging);
+			r = -EEXIST;
 			goto fail;
 		}
 		if (!mounted_from(staging, nv->image ? dev : NULL, backing)) {
@@ -584,10 +635,12 @@ static void node_stage(rpc_call *call, const ProtobufCMessage *reqm, void *paylo
 		return;
 	if (check_node_cap(call, req->volume_capability, &nv) < 0)
 		goto out;
-	if (store_lock_volume(drv->store, nv.v.id, &st) < 0) {
+	if (store_lock_volume_at(drv->store, nv.v.id, req->staging_target_path, &st) < 0) {
 		rpc_call_fail_status(call, &st);
 		goto out;
 	}
+	if (!still_there(drv, call, &nv))
+		goto unlock;
 	r = registry_stage_get(store_registry(drv->store), nv.v.id, &rs);
 	if (r == 0 && rs.state == REG_STAGE_STAGED) {
 		char backing[4200], flags_s[1024];
@@ -615,7 +668,7 @@ static void node_stage(rpc_call *call, const ProtobufCMessage *reqm, void *paylo
 		rpc_call_reply(call, &resp.base);
 	}
 unlock:
-	store_unlock_volume(drv->store, nv.v.id);
+	store_unlock_volume_at(drv->store, nv.v.id, req->staging_target_path);
 out:
 	reg_stage_clear(&rs);
 	reg_volume_clear(&nv.v);
@@ -655,7 +708,25 @@ static int do_unstage(csi_driver *drv, rpc_call *call, const char *volume_id, co
 		return -EBUSY;
 	}
 	if (!rs.block) {
+		/* ours only: what else is mounted there stays (and stops us) */
+		char backing[4200] = "";
+		node_volume nv;
+		memset(&nv, 0, sizeof(nv));
+		if (registry_volume_get(reg, volume_id, &nv.v) == 0 &&
+		    (nv.p = store_pool_find(drv->store, nv.v.pool))) {
+			nv.image = !strcmp(nv.p->ops->backend, "image");
+			backing_path(&nv, backing, sizeof(backing));
+		}
+		reg_volume_clear(&nv.v);
 		for (int i = 0; i < 8 && sys_mount_find(rs.staging_path, &(sys_mount_info){ 0 }) == 0; i++) {
+			if (*backing &&
+			    !mounted_from(rs.staging_path, *rs.device ? rs.device : NULL, backing)) {
+				rpc_call_fail(call, DV_FAILED_PRECONDITION,
+					      "%s has a mount dynvol did not make for volume %s on it; "
+					      "not touching it", rs.staging_path, volume_id);
+				reg_stage_clear(&rs);
+				return -EBUSY;
+			}
 			r = sys_umount(rs.staging_path);
 			if (r == -EBUSY) {
 				rpc_call_fail(call, DV_UNAVAILABLE,
@@ -719,7 +790,7 @@ static void node_unstage(rpc_call *call, const ProtobufCMessage *reqm, void *pay
 		rpc_call_reply(call, &resp.base); /* never staged here */
 		return;
 	}
-	if (store_lock_volume(drv->store, req->volume_id, &st) < 0) {
+	if (store_lock_volume_at(drv->store, req->volume_id, req->staging_target_path, &st) < 0) {
 		rpc_call_fail_status(call, &st);
 		return;
 	}
@@ -727,7 +798,7 @@ static void node_unstage(rpc_call *call, const ProtobufCMessage *reqm, void *pay
 		Csi__V1__NodeUnstageVolumeResponse resp = CSI__V1__NODE_UNSTAGE_VOLUME_RESPONSE__INIT;
 		rpc_call_reply(call, &resp.base);
 	}
-	store_unlock_volume(drv->store, req->volume_id);
+	store_unlock_volume_at(drv->store, req->volume_id, req->staging_target_path);
 }
 
 /* ------------------------------------------------------------------ */
@@ -780,14 +851,17 @@ static int do_publish(csi_driver *drv, rpc_call *call, const node_volume *nv, co
 			reg_stage_clear(&rs);
 			return -EEXIST;
 		}
-		if (publish_intact(&rs, target, &mi, readonly)) {
+		if (publish_intact(nv, &rs, target, &mi, readonly)) {
 			reg_stage_clear(&rs);
 			return 0; /* the same publish again */
 		}
-		/* ours, but half done by a killed call: bind it again */
+		/* ours, but half done by a killed call: bind it again (a mount
+		 * that is not the volume's stays, and is refused below) */
 		log_warn("node: publish of volume %s at %s was left incomplete; redoing it",
 			 volume_id, target);
-		for (int i = 0; i < 8 && sys_mount_find(target, &(sys_mount_info){ 0 }) == 0; i++)
+		for (int i = 0; i < 8 && sys_mount_find(target, &(sys_mount_info){ 0 }) == 0 &&
+				mount_is_volumes(nv, &rs, target);
+		     i++)
 			if ((r = sys_umount(target)) < 0 && r != -EINVAL)
 				break;
 	}
@@ -867,18 +941,47 @@ static int do_unpublish(csi_driver *drv, rpc_call *call, const char *volume_id, 
 		return 0;
 	}
 
+	/* What the volume is, to tell its mounts from someone else's. */
+	node_volume nv;
+	reg_stage rs = { 0 };
+	bool known = false;
+	memset(&nv, 0, sizeof(nv));
+	if (registry_volume_get(reg, volume_id, &nv.v) == 0 &&
+	    (nv.p = store_pool_find(drv->store, nv.v.pool)) &&
+	    registry_stage_get(reg, volume_id, &rs) == 0) {
+		nv.image = !strcmp(nv.p->ops->backend, "image");
+		known = true;
+	}
 	for (int i = 0; i < 8 && sys_mount_find(target, &(sys_mount_info){ 0 }) == 0; i++) {
+		struct stat top;
+		/* a device node bound at a raw block target is the one we bound,
+		 * even when its number has since been detached and reused */
+		bool node_bind = rs.block && stat(target, &top) == 0 && S_ISBLK(top.st_mode);
+		if (known && !node_bind && !mount_is_volumes(&nv, &rs, target)) {
+			rpc_call_fail(call, DV_FAILED_PRECONDITION,
+				      "%s has a mount dynvol did not make for volume %s on it; "
+				      "not touching it", target, volume_id);
+			reg_stage_clear(&rs);
+			reg_volume_clear(&nv.v);
+			return -EBUSY;
+		}
 		r = sys_umount(target);
 		if (r == -EBUSY) {
 			rpc_call_fail(call, DV_UNAVAILABLE, "%s is busy; retry when nothing uses it",
 				      target);
+			reg_stage_clear(&rs);
+			reg_volume_clear(&nv.v);
 			return r;
 		}
 		if (r < 0 && r != -EINVAL) {
 			rpc_call_fail(call, DV_INTERNAL, "unmounting %s: %s", target, strerror(-r));
+			reg_stage_clear(&rs);
+			reg_volume_clear(&nv.v);
 			return r;
 		}
 	}
+	reg_stage_clear(&rs);
+	reg_volume_clear(&nv.v);
 	if (lstat(target, &st) == 0) {
 		r = S_ISDIR(st.st_mode) ? rmdir(target) : unlink(target);
 		if (r < 0 && errno != ENOENT) {
@@ -989,7 +1092,7 @@ static void publish_ephemeral(csi_driver *drv, rpc_call *call,
 		snprintf(parent, sizeof(parent), "%s/ephemeral", drv->state_dir);
 		ensure_dir(parent);
 	}
-	if (store_lock_volume(drv->store, nv.v.id, &st) < 0) {
+	if (store_lock_volume_at(drv->store, nv.v.id, req->target_path, &st) < 0) {
 		rpc_call_fail_status(call, &st);
 		reg_volume_clear(&nv.v);
 		return;
@@ -1004,7 +1107,7 @@ static void publish_ephemeral(csi_driver *drv, rpc_call *call,
 		Csi__V1__NodePublishVolumeResponse resp = CSI__V1__NODE_PUBLISH_VOLUME_RESPONSE__INIT;
 		rpc_call_reply(call, &resp.base);
 	}
-	store_unlock_volume(drv->store, nv.v.id);
+	store_unlock_volume_at(drv->store, nv.v.id, req->target_path);
 	reg_volume_clear(&nv.v);
 }
 
@@ -1021,7 +1124,7 @@ static int unpublish_ephemeral(csi_driver *drv, rpc_call *call, const char *hand
 	ephemeral_name(name, sizeof(name), handle);
 	if (registry_volume_get_by_name(store_registry(drv->store), name, &v) < 0)
 		return 0;
-	if (store_lock_volume(drv->store, v.id, &st) < 0) {
+	if (store_lock_volume_at(drv->store, v.id, target, &st) < 0) {
 		rpc_call_fail_status(call, &st);
 		reg_volume_clear(&v);
 		return -EBUSY;
@@ -1029,7 +1132,7 @@ static int unpublish_ephemeral(csi_driver *drv, rpc_call *call, const char *hand
 	r = do_unpublish(drv, call, v.id, target);
 	if (r == 0)
 		r = do_unstage(drv, call, v.id, NULL);
-	store_unlock_volume(drv->store, v.id);
+	store_unlock_volume_at(drv->store, v.id, target);
 	if (r == 0 && store_volume_delete(drv->store, v.id, &st) < 0) {
 		rpc_call_fail_status(call, &st);
 		r = -EIO;
@@ -1081,15 +1184,16 @@ static void node_publish(rpc_call *call, const ProtobufCMessage *reqm, void *pay
 		return;
 	if (check_node_cap(call, req->volume_capability, &nv) < 0)
 		goto out;
-	if (store_lock_volume(drv->store, nv.v.id, &st) < 0) {
+	if (store_lock_volume_at(drv->store, nv.v.id, req->target_path, &st) < 0) {
 		rpc_call_fail_status(call, &st);
 		goto out;
 	}
-	if (do_publish(drv, call, &nv, req->target_path, req->readonly) == 0) {
+	if (still_there(drv, call, &nv) &&
+	    do_publish(drv, call, &nv, req->target_path, req->readonly) == 0) {
 		Csi__V1__NodePublishVolumeResponse resp = CSI__V1__NODE_PUBLISH_VOLUME_RESPONSE__INIT;
 		rpc_call_reply(call, &resp.base);
 	}
-	store_unlock_volume(drv->store, nv.v.id);
+	store_unlock_volume_at(drv->store, nv.v.id, req->target_path);
 out:
 	reg_volume_clear(&nv.v);
 }
@@ -1122,7 +1226,7 @@ static void node_unpublish(rpc_call *call, const ProtobufCMessage *reqm, void *p
 		}
 		return;
 	}
-	if (store_lock_volume(drv->store, req->volume_id, &st) < 0) {
+	if (store_lock_volume_at(drv->store, req->volume_id, req->target_path, &st) < 0) {
 		rpc_call_fail_status(call, &st);
 		return;
 	}
@@ -1130,7 +1234,7 @@ static void node_unpublish(rpc_call *call, const ProtobufCMessage *reqm, void *p
 		Csi__V1__NodeUnpublishVolumeResponse resp = CSI__V1__NODE_UNPUBLISH_VOLUME_RESPONSE__INIT;
 		rpc_call_reply(call, &resp.base);
 	}
-	store_unlock_volume(drv->store, req->volume_id);
+	store_unlock_volume_at(drv->store, req->volume_id, req->target_path);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1258,6 +1362,8 @@ static void node_expand(rpc_call *call, const ProtobufCMessage *reqm, void *payl
 		rpc_call_fail_status(call, &st);
 		goto out;
 	}
+	if (!still_there(drv, call, &nv))
+		goto unlock;
 	if (registry_stage_get(store_registry(drv->store), nv.v.id, &rs) < 0 ||
 	    rs.state != REG_STAGE_STAGED) {
 		rpc_call_fail(call, DV_FAILED_PRECONDITION, "volume %s is not staged on this node",

@@ -795,6 +795,29 @@ void store_unlock_volume(store *s, const char *id)
 	unlock_one(s, "vol", id);
 }
 
+/* Paths are up to PATH_MAX; the key adds its prefix. */
+#define PATH_KEY_MAX (4096 + 8)
+
+int store_lock_volume_at(store *s, const char *id, const char *path, dv_status *st)
+{
+	char vkey[128], pkey[PATH_KEY_MAX];
+	const char *keys[2] = { vkey, pkey };
+
+	key_of(vkey, sizeof(vkey), "vol", id);
+	key_of(pkey, sizeof(pkey), "path", path);
+	return lock_keys(s, keys, 2, st);
+}
+
+void store_unlock_volume_at(store *s, const char *id, const char *path)
+{
+	char vkey[128], pkey[PATH_KEY_MAX];
+	const char *keys[2] = { vkey, pkey };
+
+	key_of(vkey, sizeof(vkey), "vol", id);
+	key_of(pkey, sizeof(pkey), "path", path);
+	unlock_keys(s, keys, 2);
+}
+
 /* ------------------------------------------------------------------ */
 /* publications                                                        */
 

@@ -88,6 +88,12 @@ int store_snapshot_delete(store *s, const char *id, dv_status *st);
 int store_lock_volume(store *s, const char *id, dv_status *st);
 void store_unlock_volume(store *s, const char *id);
 
+/* The volume's lock and a node path's (a staging or target path), both or
+ * neither: two volumes racing for one path get ABORTED instead of both
+ * mounting there. */
+int store_lock_volume_at(store *s, const char *id, const char *path, dv_status *st);
+void store_unlock_volume_at(store *s, const char *id, const char *path);
+
 /* Publication bookkeeping under the volume's lock. */
 int store_publish(store *s, const char *volume_id, const char *node_id, bool readonly,
 		  size_t max_per_node, dv_status *st);

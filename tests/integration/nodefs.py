@@ -371,16 +371,31 @@ class NodeEnv:
         assert not reports, "sanitizer reports:\n" + "\n".join(reports)
 
 
+def mountinfo_snapshot(tries=50):
+    """/proc/self/mountinfo as one consistent table. The kernel shows it a
+    page per read(2) and lets mounts change between reads, so a table read
+    while mounts come and go can hold a removed mount next to the one that
+    replaced it (its mount ID even reused): stacks that never were. Two
+    whole reads in a row that agree are a table that was."""
+    last = None
+    for _ in range(tries):
+        with open("/proc/self/mountinfo", "rb") as f:
+            data = f.read()
+        if data == last:
+            break
+        last = data
+    return last.decode("utf-8", "surrogateescape")
+
+
 def mount_count(path):
     """How many mounts are stacked on path (from /proc/self/mountinfo)."""
     path = str(path)
     n = 0
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            mp = line.split()[4].replace("\\040", " ").replace("\\011", "\t") \
-                .replace("\\012", "\n").replace("\\134", "\\")
-            if mp == path:
-                n += 1
+    for line in mountinfo_snapshot().splitlines():
+        mp = line.split()[4].replace("\\040", " ").replace("\\011", "\t") \
+            .replace("\\012", "\n").replace("\\134", "\\")
+        if mp == path:
+            n += 1
     return n
 
 

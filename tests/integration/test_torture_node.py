@@ -22,11 +22,8 @@ While it runs:
   container without CAP_SYS_RESOURCE (online ext4 growth needs it;
   test_node.py skips for the same reason);
 - a DeleteVolume that answers OK must not leave a stage row of its volume
-  behind (a staged volume is refused). One known wrong answer is counted
-  and printed instead of failing the run, only when a DeleteVolume of the
-  same volume overlapped the call: a NodeStageVolume of a dir/btrfs volume
-  answering INTERNAL ENOENT (LOOKUP_RACE_BUG; it shows rarely here, so
-  test_stage_of_a_volume_deleted_under_it_is_not_found shows it every time);
+  behind (a staged volume is refused); a NodeStageVolume racing a
+  DeleteVolume of its volume answers NOT_FOUND, never INTERNAL;
 - a sample of the publishes and stages that answered OK are checked at
   once, when no unpublish/unstage/delete of that volume can have intervened:
   exactly one mount at the path, of this volume (its loop device's backing
@@ -55,7 +52,7 @@ with the kubelet's one-path-per-volume layout: a stage racing a delete of
 its volume (parked with gdb), a raw block volume whose loop device number
 was reused behind the driver's back, a staging path shared by two
 volumes, and two volumes fighting over the same target paths (a smaller
-torture). Where dynvol is wrong they are marked xfail(strict=True,
+torture). Where dynvol is wrong a test is marked xfail(strict=True,
 reason="dynvol bug: ...").
 
 TORTURE_SEED=N repeats a run's random choices (not its timing).
@@ -82,7 +79,7 @@ import grpc
 import pytest
 from google.protobuf import text_format
 
-from nodefs import GIB, MIB, NodeEnv
+from nodefs import GIB, MIB, NodeEnv, mountinfo_snapshot
 from poolfs import (detach_loop, loop_fs_fixture, loops_backed_by, mounts_under,
                     pool_objects, require_root_and_loop, run)
 from test_crash import check_invariants
@@ -95,7 +92,7 @@ CHANNELS = 8
 SECONDS = 15
 CALL_TIMEOUT = 30.0
 SAMPLE = 0.35  # fraction of OK publishes/stages checked on the spot
-PARK_AT = "store_lock_volume"  # where the gdb test parks a NodeStageVolume
+PARK_AT = "store_lock_volume_at"
 
 # name -> (pool, block, fs_type, size)
 SLOTS = {
@@ -140,43 +137,6 @@ OPS = list(WEIGHTS)
 
 STAGED = 1  # node_stages.state REG_STAGE_STAGED (0 is STAGING)
 
-SHARED_TARGET_BUG = (
-    "dynvol bug: NodePublishVolume's 'is something mounted at the target already?' check "
-    "(do_publish: sys_mount_find(target) -> ALREADY_EXISTS '... already has X mounted on "
-    "it') and its bind run under the lock of the volume being published, not of the "
-    "target: two volumes published to one target path at the same time both pass the "
-    "check and both bind, stacking two volumes' mounts on the path (seen as 2 entries in "
-    "/proc/self/mountinfo at the target, tens of times a second under contention); the "
-    "pod sees whichever came last while the registry records both. Racing an unpublish "
-    "of the other volume (which rmdirs the target) it also answers INTERNAL "
-    "'bind-mounting S on T: No such file or directory' / 'Invalid argument'")
-
-LOOKUP_RACE_BUG = (
-    "dynvol bug: NodeStageVolume looks its volume up (node_stage -> lookup() -> "
-    "registry_volume_get) before it takes the volume lock (store_lock_volume) and does not "
-    "look again under the lock: a DeleteVolume that runs in between (it takes and releases "
-    "the same lock) leaves the stage working on a volume that no longer exists. On a dir "
-    "or btrfs volume do_stage then bind-mounts the removed directory and answers INTERNAL "
-    "'mounting volume X at S: No such file or directory' instead of NOT_FOUND (an image "
-    "volume gets NOT_FOUND from opening its removed image). Seen in the torture (rarely "
-    "since DeleteVolume refuses staged volumes; before that, when the delete had removed a "
-    "staged volume, the failed stage also dropped its row and left the staging mount, which "
-    "NodeUnstageVolume then refused: 'is a mount point dynvol did not make')")
-
-SHARED_STAGING_BUG = (
-    "dynvol bug: NodeStageVolume does not check whether its staging path is already a mount "
-    "point of another volume: staging volume B at the path where volume A is staged "
-    "answers OK and mounts B on top of A (do_stage only asks mounted_from(staging, B's "
-    "device or directory), which is false, so it mounts). Then A's NodePublishVolume is "
-    "refused (FAILED_PRECONDITION 'not mounted at its staging path'; before 0881673 it "
-    "bound B's file system into A's pod), and A's NodeUnstageVolume unmounts every mount "
-    "at the path (do_unstage calls sys_umount while anything is mounted there), B's "
-    "included, leaving B's node_stages row STAGED without its mount. The kubelet never "
-    "shares staging paths between volumes, but the driver otherwise refuses to touch mounts "
-    "it did not make (NodeUnstage/NodeUnpublish: FAILED_PRECONDITION 'is a mount point "
-    "dynvol did not make')")
-
-
 def has_cap_sys_resource():
     with open("/proc/self/status") as f:
         for line in f:
@@ -196,13 +156,13 @@ def _unescape(s):
 def mount_table():
     """[{mp, root, majmin, opts, fstype, source}] from /proc/self/mountinfo."""
     out = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            a, b = line.rstrip("\n").split(" - ", 1)
-            fa, fb = a.split(), b.split()
-            out.append({"mp": _unescape(fa[4]), "root": _unescape(fa[3]), "majmin": fa[2],
-                        "opts": fa[5].split(","), "fstype": fb[0],
-                        "source": _unescape(fb[1]) if len(fb) > 1 else ""})
+    for line in mountinfo_snapshot().splitlines():
+        a, b = line.split(" - ", 1)
+        fa, fb = a.split(), b.split()
+        out.append({"id": fa[0], "parent": fa[1],
+                    "mp": _unescape(fa[4]), "root": _unescape(fa[3]), "majmin": fa[2],
+                    "opts": fa[5].split(","), "fstype": fb[0],
+                    "source": _unescape(fb[1]) if len(fb) > 1 else ""})
     return out
 
 
@@ -458,14 +418,6 @@ class Torture:
                 op in ("NodeUnpublishVolume", "NodeUnstageVolume") and \
                 self.busy_allowed(key, at_start):
             ok, why = True, f"{op} UNAVAILABLE while the test was inside the volume"
-        if not ok and op == "NodeStageVolume" and code == S.INTERNAL and \
-                "No such file or directory" in details and \
-                self.env.pools[SLOTS[self.slot_of[key]][0]][0] in ("dir", "btrfs") and \
-                self.delete_overlapped(key, at_start):
-            # LOOKUP_RACE_BUG, shown deterministically by
-            # test_stage_of_a_volume_deleted_under_it_is_not_found; what it
-            # may leave behind is still checked below
-            ok, why = True, "NodeStageVolume INTERNAL racing a DeleteVolume (LOOKUP_RACE_BUG)"
         if not ok and op == "NodeExpandVolume" and code == S.INTERNAL and self.no_resize_cap \
                 and SLOTS[self.slot_of[key]][2] == "ext4" and "resize2fs" in details \
                 and "Permission denied" in details:
@@ -988,8 +940,8 @@ class GdbMI:
 
 @pytest.mark.parametrize("pool", [
     "img-ext4",
-    pytest.param("plain", marks=pytest.mark.xfail(strict=True, reason=LOOKUP_RACE_BUG)),
-    pytest.param("btr", marks=pytest.mark.xfail(strict=True, reason=LOOKUP_RACE_BUG)),
+    "plain",
+    "btr",
 ])
 def test_stage_of_a_volume_deleted_under_it_is_not_found(env, csi, pool):
     """The torture's rarest wrong answer, made deterministic: a
@@ -1046,7 +998,6 @@ def _one_mount_of(env, path, vid, pool):
     return None
 
 
-@pytest.mark.xfail(strict=True, reason=SHARED_STAGING_BUG)
 def test_a_staging_path_in_use_by_another_volume_is_refused(env, csi):
     c = env.client(csi)
     a = c.create("pvc-a", "plain", 64 * MIB).volume_id
@@ -1085,7 +1036,6 @@ def test_a_staging_path_in_use_by_another_volume_is_refused(env, csi):
 SHARED_SECONDS = 4
 
 
-@pytest.mark.xfail(strict=True, reason=SHARED_TARGET_BUG)
 def test_node_torture_shared_targets(env, csi):
     """Volumes that do not belong together fight over the same two target
     paths: at most one publish may win a path at a time (the others get
@@ -1138,9 +1088,10 @@ def test_node_torture_shared_targets(env, csi):
         while time.monotonic() < stop_at:
             table = mount_table()
             for t in targets:
-                n = len(mounts_at(t, table))
-                if n > 1:
-                    stacked.append((str(t), n))
+                ms = mounts_at(t, table)
+                if len(ms) > 1:
+                    stacked.append((str(t), [(m["id"], m["parent"], m["majmin"], m["root"])
+                                             for m in ms]))
             time.sleep(0.002)
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(16)]
