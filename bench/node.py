@@ -265,8 +265,10 @@ def bench_datapath(c, node, prefix, pool, io_size, seconds, use_fio, raw_dir):
     try:
         log("data path: inside the published volume ...")
         vol = fn(target, io_size, seconds)
-        log("data path: on the backing file system ...")
-        raw = fn(raw_dir, io_size, seconds)
+        raw = None
+        if raw_dir:
+            log("data path: on the backing file system ...")
+            raw = fn(raw_dir, io_size, seconds)
     finally:
         c.unpublish(vid, target)
         c.unstage(vid, staging)
@@ -299,12 +301,14 @@ def main():
     tmp = tempfile.mkdtemp(prefix="dvbench-node-", dir="/tmp")
     prefix = os.path.join(tmp, "kubelet")
     raw_dir = os.path.join(tmp, "raw")
-    for d in ("img", "dir", "state", prefix, raw_dir):
+    for d in ("img", "img-buf", "dir", "state", prefix, raw_dir):
         os.makedirs(os.path.join(tmp, d), exist_ok=True)
     cfg = os.path.join(tmp, "config.yaml")
     with open(cfg, "w") as f:
         f.write(f"nodeId: bench-node\npools:\n"
                 f"  - name: img\n    backend: image\n    root: {tmp}/img\n"
+                f"  - name: img-buf\n    backend: image\n    root: {tmp}/img-buf\n"
+                f"    options: {{directIO: \"false\"}}\n"
                 f"  - name: dir\n    backend: dir\n    root: {tmp}/dir\n")
     sock = os.path.join(tmp, "csi.sock")
     m = load_csi(tmp)
@@ -328,8 +332,11 @@ def main():
         results["cycles"] = cycles
         vol, raw = bench_datapath(c, node, prefix, "img", io_size, args.io_time, use_fio,
                                   raw_dir)
+        log("data path: the same on a pool with directIO: false (buffered loop) ...")
+        vol_buf, _raw = bench_datapath(c, node, prefix, "img-buf", io_size, args.io_time,
+                                       use_fio, None)
         results["datapath"] = {"tool": "fio" if use_fio else "dd+python", "volume": vol,
-                               "backing": raw}
+                               "backing": raw, "volume_buffered_loop": vol_buf}
 
         print("stage+publish+unpublish+unstage cycles (one pre-created volume):")
         print(f"{'pool/fs':>11} {'cycles':>6} {'cycles/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
@@ -343,12 +350,13 @@ def main():
               f"{args.io_time}s each): ext4 volume on a loop device vs. the backing "
               f"{fstype} directly")
         print(f"{'test':>10} {'volume MiB/s':>12} {'backing MiB/s':>13} {'volume iops':>11} "
-              f"{'backing iops':>12} {'ratio':>6}")
+              f"{'backing iops':>12} {'ratio':>6} {'buffered loop':>13} {'ratio':>6}")
         for name, *_ in FIO_JOBS:
-            v, b = vol[name], raw[name]
+            v, b, vb = vol[name], raw[name], vol_buf[name]
             ratio = v["MiB/s"] / b["MiB/s"] if b["MiB/s"] else float("nan")
+            ratio_b = vb["MiB/s"] / b["MiB/s"] if b["MiB/s"] else float("nan")
             print(f"{name:>10} {v['MiB/s']:>12.1f} {b['MiB/s']:>13.1f} {v['iops']:>11.0f} "
-                  f"{b['iops']:>12.0f} {ratio:>6.2f}")
+                  f"{b['iops']:>12.0f} {ratio:>6.2f} {vb['MiB/s']:>13.1f} {ratio_b:>6.2f}")
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(results, f, indent=2)

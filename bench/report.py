@@ -258,6 +258,11 @@ def metrics_of(bench, external=False):
                 if v.get("MiB/s") is not None and b.get("MiB/s"):
                     metric(rows, g, f"node.io.{test}.ratio", f"{test} volume / backing",
                            v["MiB/s"] / b["MiB/s"], "x", "higher")
+                vb = dp.get("volume_buffered_loop", {}).get(test, {})
+                if vb.get("MiB/s") is not None and b.get("MiB/s"):
+                    metric(rows, g, f"node.io.{test}.buffered_loop_ratio",
+                           f"{test} volume on a buffered loop (directIO: false) / backing",
+                           vb["MiB/s"] / b["MiB/s"], "x", "higher")
         known = {"cycles", "datapath"}
         extra = [k for k in node if k not in known]
         if extra:  # a newer node.py: show its numbers rather than drop them

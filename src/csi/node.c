@@ -320,7 +320,7 @@ static int attach_image(rpc_call *call, node_volume *nv, char *dev, size_t len)
 			      "image of volume %s: %s", nv->v.id, strerror(-fd));
 		return fd;
 	}
-	r = sys_loop_attach(fd, false, true, dev, len);
+	r = sys_loop_attach(fd, false, nv->p->direct_io, dev, len);
 	close(fd);
 	if (r < 0)
 		rpc_call_fail(call, DV_INTERNAL, "attaching volume %s to a loop device: %s", nv->v.id,

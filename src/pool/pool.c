@@ -246,6 +246,30 @@ int pool_open(pool **ret, const dv_pool_config *cfg, dv_status *err)
 		pool_close(p);
 		return -ENOMEM;
 	}
+	/* A typo must not silently change how a pool behaves. */
+	static const char *const known[] = { "overcommit", "fsType", "tier", "directIO" };
+	for (size_t i = 0; i < cfg->n_options; i++) {
+		size_t k = 0;
+		while (k < sizeof(known) / sizeof(known[0]) && strcmp(cfg->options[i].key, known[k]))
+			k++;
+		if (k == sizeof(known) / sizeof(known[0])) {
+			dv_status_set(err, DV_INVALID_ARGUMENT,
+				      "pool %s: unknown option '%s' (known: overcommit, fsType, tier, "
+				      "directIO)", cfg->name, cfg->options[i].key);
+			pool_close(p);
+			return -EINVAL;
+		}
+	}
+	p->direct_io = true;
+	if ((oc = pool_option(cfg, "directIO"))) {
+		if (strcmp(oc, "true") && strcmp(oc, "false")) {
+			dv_status_set(err, DV_INVALID_ARGUMENT, "pool %s: directIO must be true or false",
+				      cfg->name);
+			pool_close(p);
+			return -EINVAL;
+		}
+		p->direct_io = !strcmp(oc, "true");
+	}
 	if ((oc = pool_option(cfg, "overcommit"))) {
 		char *end;
 		double v = strtod(oc, &end);

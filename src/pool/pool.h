@@ -107,6 +107,7 @@ struct pool {
 	uint64_t min_size;      /* smallest volume */
 	uint64_t granularity;   /* sizes round up to a multiple */
 	char default_fs[16];
+	bool direct_io;         /* image: loop devices bypass the page cache */
 	void *priv;
 };
 

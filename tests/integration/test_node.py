@@ -488,6 +488,55 @@ def test_delete_of_a_staged_volume_is_refused(env, c, pool):
     assert_clean(env)
 
 
+def _with_options(env, pool, options):
+    """Rewrites the config with options for one pool; returns the old text."""
+    old = env.config.read_text()
+    root = f"    root: {env.roots[pool]}\n"
+    assert root in old
+    env.config.write_text(old.replace(root, root + f"    options: {options}\n"))
+    return old
+
+
+def test_image_pool_direct_io_option(env, csi):
+    """directIO: "false" attaches an image pool's loop devices with buffered
+    I/O (faster small random writes, at the price of caching the data twice);
+    the default is direct I/O. An unknown option stops the driver with a
+    message that names it, instead of being ignored."""
+    env.driver.close_channels()
+    env.driver.stop()
+    _with_options(env, "img-ext4", '{directIO: "false"}')
+    env.start()
+    c = env.client(csi)
+    buffered, direct = Vol(env, c, "img-ext4", "pvc-buf"), Vol(env, c, "img-xfs", "pvc-dio")
+    for vol, want in ((buffered, "0"), (direct, "1")):
+        assert_ok(vol.stage)
+        t = vol.new_target()
+        assert_ok(vol.publish, t)
+        (dev,) = losetup_j(env.image(vol.pool, vol.id))
+        dio = Path(f"/sys/block/{os.path.basename(dev)}/loop/dio").read_text().strip()
+        assert dio == want, (vol.pool, dev, dio)
+        digest = child_write(t / "data", 2 * MIB)
+        assert sha256_file(t / "data") == digest
+        vol.teardown()
+    assert_clean(env)
+
+    env.driver.close_channels()
+    env.driver.stop()
+    good = env.config.read_text()
+    env.config.write_text(good.replace('{directIO: "false"}', '{directIo: "false"}'))
+    try:
+        drv = env.start(wait=False)
+        assert drv.wait_exit(10) not in (None, 0), "started with an unknown pool option"
+        assert "unknown option 'directIo'" in drv.stderr(), drv.stderr()[-2000:]
+        env.config.write_text(good.replace('"false"', '"maybe"'))
+        drv = env.start(wait=False)
+        assert drv.wait_exit(10) not in (None, 0), "started with directIO: maybe"
+        assert "directIO must be true or false" in drv.stderr(), drv.stderr()[-2000:]
+    finally:
+        env.config.write_text(good)
+        env.start()
+
+
 @pytest.mark.parametrize("pool", ["img-xfs", "btr"])
 def test_multi_writer_publishes_share_data(env, c, pool):
     mode = "SINGLE_NODE_MULTI_WRITER"
