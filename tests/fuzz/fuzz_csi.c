@@ -1,6 +1,8 @@
 /* Fuzz target: CSI request decoding and validation. The first byte picks
  * the method; the rest is sent as its (possibly malformed) request message
- * through a real gRPC client to the in-process driver. */
+ * through a real gRPC client to the in-process driver. Node calls run when
+ * the harness gets a private mount namespace (root): whatever they mount
+ * goes with the process. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +11,7 @@
 #include "rpc/client.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 static const char *const methods[] = {
 	"/csi.v1.Controller/CreateVolume",
@@ -25,7 +28,25 @@ static const char *const methods[] = {
 	"/csi.v1.Controller/DeleteSnapshot",
 	"/csi.v1.Controller/ControllerUnpublishVolume",
 	"/csi.v1.Identity/Probe",
+	/* served only with harness_enable_node(); else UNIMPLEMENTED */
+	"/csi.v1.Node/NodeStageVolume",
+	"/csi.v1.Node/NodeUnstageVolume",
+	"/csi.v1.Node/NodePublishVolume",
+	"/csi.v1.Node/NodeUnpublishVolume",
+	"/csi.v1.Node/NodeGetVolumeStats",
+	"/csi.v1.Node/NodeExpandVolume",
+	"/csi.v1.Node/NodeGetInfo",
 };
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	if (harness_enable_node() < 0)
+		fprintf(stderr, "fuzz_csi: no private mount namespace (not root?): Node calls "
+				"are not served\n");
+	return 0;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -1,9 +1,12 @@
 #include "harness.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,12 +20,37 @@ static char sock_path[108];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static char tmp_dir[] = "/tmp/dvfuzz-XXXXXX";
+static int node_enabled;
+
+int harness_enable_node(void)
+{
+	if (unshare(CLONE_NEWNS) < 0)
+		return -errno;
+	/* nothing mounted here may reach the host's namespace */
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return -errno;
+	if (mkdir(HARNESS_KUBELET, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	if (mount("dvfuzz", HARNESS_KUBELET, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m") < 0)
+		return -errno;
+	node_enabled = 1;
+	return 0;
+}
 
 /* The fuzzer exits through exit(): take the scratch state dir with it. */
 static void cleanup(void)
 {
 	const char *argv[] = { "/bin/rm", "-rf", "--", tmp_dir, NULL };
 
+	if (node_enabled) {
+		/* both are tmpfs in this namespace, with binds under them:
+		 * detaching takes every mount beneath, and the data */
+		umount2(tmp_dir, MNT_DETACH);
+		rmdir(tmp_dir);
+		umount2(HARNESS_KUBELET, MNT_DETACH);
+		rmdir(HARNESS_KUBELET);
+		return;
+	}
 	sys_spawn(argv, NULL, 0, 10000);
 }
 
@@ -47,6 +75,8 @@ static void start(void)
 	dv_log_set_level(DV_LOG_ERROR);
 	if (!mkdtemp(dir))
 		abort();
+	if (node_enabled && mount("dvfuzz", dir, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m") < 0)
+		abort();
 	atexit(cleanup);
 	snprintf(pool_root, sizeof(pool_root), "%s/pool", dir);
 	mkdir(pool_root, 0700);
@@ -56,7 +86,8 @@ static void start(void)
 	pc.root = pool_root;
 	cfg->pools = &pc;
 	cfg->n_pools = 1;
-	if (dv_config_add_path_prefix(cfg, dir, &err) < 0 || store_open(&st, cfg, dir, &err) < 0 ||
+	if ((node_enabled && dv_config_add_path_prefix(cfg, HARNESS_KUBELET, &err) < 0) ||
+	    dv_config_add_path_prefix(cfg, dir, &err) < 0 || store_open(&st, cfg, dir, &err) < 0 ||
 	    rpc_server_new(&srv, NULL) < 0) {
 		fprintf(stderr, "harness: %s\n", err.message ? err.message : "setup failed");
 		abort();
@@ -71,6 +102,7 @@ static void start(void)
 	snprintf(sock_path, sizeof(sock_path), "%s/csi.sock", dir);
 	snprintf(endpoint, sizeof(endpoint), "unix://%s", sock_path);
 	if (csi_identity_register(srv, &drv) < 0 || csi_controller_register(srv, &drv) < 0 ||
+	    (node_enabled && csi_node_register(srv, &drv) < 0) ||
 	    rpc_server_listen(srv, endpoint, &err) < 0 ||
 	    pthread_create(&t, NULL, serve, srv) != 0)
 		abort();

@@ -27,6 +27,17 @@ def request(stream, path, msg, extra=()):
         frame(h2raw.DATA, h2raw.FLAG_END_STREAM, stream, h2raw.grpc_frame(msg))
 
 
+# fuzz_csi's method table, in its order (the first input byte picks one)
+CSI_METHODS = [
+    "CreateVolume", "DeleteVolume", "ListVolumes", "GetCapacity", "CreateSnapshot",
+    "ControllerExpandVolume", "ValidateVolumeCapabilities", "ControllerPublishVolume",
+    "ListSnapshots", "ControllerGetVolume", "ControllerModifyVolume", "DeleteSnapshot",
+    "ControllerUnpublishVolume", "Probe",
+    "NodeStageVolume", "NodeUnstageVolume", "NodePublishVolume", "NodeUnpublishVolume",
+    "NodeGetVolumeStats", "NodeExpandVolume", "NodeGetInfo",
+]
+
+
 def write(target, name, data):
     d = os.path.join(HERE, "corpus", target)
     os.makedirs(d, exist_ok=True)
@@ -58,25 +69,40 @@ def main():
                                     secrets={"k": "v"})
     write("fuzz_http2", "create", settings + request(1, "/csi.v1.Controller/CreateVolume",
                                                       create.SerializeToString()))
+    vol0 = "vol-00000000000000000000000000000000"
+    kubelet = "/tmp/dvfuzz-kubelet"  # HARNESS_KUBELET in harness.h
+    ephemeral = {"csi.storage.k8s.io/ephemeral": "true", "size": "1Mi"}
     seeds = {
-        0: create,
-        1: pb.DeleteVolumeRequest(volume_id="vol-00000000000000000000000000000000"),
-        2: pb.ListVolumesRequest(max_entries=2, starting_token="1"),
-        3: pb.GetCapacityRequest(parameters={"pool": "default"}, volume_capabilities=[cap]),
-        4: pb.CreateSnapshotRequest(name="s", source_volume_id="vol-00000000000000000000000000000000"),
-        5: pb.ControllerExpandVolumeRequest(volume_id="vol-00000000000000000000000000000000",
-                                            capacity_range=pb.CapacityRange(required_bytes=2 << 20)),
-        6: pb.ValidateVolumeCapabilitiesRequest(volume_id="vol-00000000000000000000000000000000",
-                                                volume_capabilities=[cap]),
-        7: pb.NodeStageVolumeRequest(volume_id="vol-00000000000000000000000000000000",
-                                     staging_target_path="/var/lib/kubelet/x", volume_capability=cap),
-        8: pb.NodePublishVolumeRequest(volume_id="x", target_path="/var/lib/kubelet/p",
-                                       volume_capability=cap,
-                                       volume_context={"csi.storage.k8s.io/ephemeral": "true",
-                                                       "size": "1Mi"}),
+        "CreateVolume": create,
+        "DeleteVolume": pb.DeleteVolumeRequest(volume_id=vol0),
+        "ListVolumes": pb.ListVolumesRequest(max_entries=2, starting_token="1"),
+        "GetCapacity": pb.GetCapacityRequest(parameters={"pool": "default"},
+                                             volume_capabilities=[cap]),
+        "CreateSnapshot": pb.CreateSnapshotRequest(name="s", source_volume_id=vol0),
+        "ControllerExpandVolume": pb.ControllerExpandVolumeRequest(
+            volume_id=vol0, capacity_range=pb.CapacityRange(required_bytes=2 << 20)),
+        "ValidateVolumeCapabilities": pb.ValidateVolumeCapabilitiesRequest(
+            volume_id=vol0, volume_capabilities=[cap]),
+        "NodeStageVolume": pb.NodeStageVolumeRequest(
+            volume_id=vol0, staging_target_path=kubelet + "/staging/x", volume_capability=cap),
+        "NodeUnstageVolume": pb.NodeUnstageVolumeRequest(
+            volume_id=vol0, staging_target_path=kubelet + "/staging/x"),
+        # ephemeral: creates, stages and publishes in one call, so the fuzzer
+        # reaches the mount code without guessing a volume ID
+        "NodePublishVolume": pb.NodePublishVolumeRequest(
+            volume_id="csi-fuzz", target_path=kubelet + "/pod",
+            volume_capability=cap, volume_context=ephemeral),
+        "NodeUnpublishVolume": pb.NodeUnpublishVolumeRequest(
+            volume_id="csi-fuzz", target_path=kubelet + "/pod"),
+        "NodeGetVolumeStats": pb.NodeGetVolumeStatsRequest(volume_id="csi-fuzz",
+                                                           volume_path=kubelet + "/pod"),
+        "NodeExpandVolume": pb.NodeExpandVolumeRequest(
+            volume_id=vol0, volume_path=kubelet + "/pod",
+            capacity_range=pb.CapacityRange(required_bytes=2 << 20)),
     }
-    for k, m in seeds.items():
-        write("fuzz_csi", f"m{k}", bytes([k]) + m.SerializeToString())
+    for name, m in seeds.items():
+        k = CSI_METHODS.index(name)
+        write("fuzz_csi", f"m-{name}", bytes([k]) + m.SerializeToString())
     write("fuzz_config", "full", open(os.path.join(HERE, "..", "..", "docs", "config.md"), "rb").read().split(b"```yaml\n")[1].split(b"```")[0])
     for i, s in enumerate([b"250m", b"10Gi", b"caf%C3%A9 50%25", b"\x00\x00\x00\x00\x03abc"]):
         write("fuzz_parsers", f"s{i}", s)
