@@ -30,11 +30,12 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
+
+from benchlib import ctl_bench as bench, rss_kb, wait_socket  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_COUNTS = (100, 1000, 2500, 5000, 10000)
@@ -49,20 +50,6 @@ def log(msg):
     print(f"[{time.time() - T0:6.1f}s] {msg}", file=sys.stderr, flush=True)
 
 
-def rss_kb(pid, field="VmRSS"):
-    """VmRSS (or another /proc/PID/status field, e.g. RssAnon) in kB."""
-    if not pid:
-        return None
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
 def settled_rss(pid, settle):
     """The RSS and its anonymous part after `settle` idle seconds: the
     driver hands memory freed by a burst back once it has been quiet for
@@ -71,29 +58,6 @@ def settled_rss(pid, settle):
         return None, None
     time.sleep(settle)
     return rss_kb(pid), rss_kb(pid, "RssAnon")
-
-
-def wait_socket(path, proc):
-    end = time.time() + 10
-    while time.time() < end:
-        if proc.poll() is not None:
-            raise SystemExit(f"driver exited with {proc.returncode}")
-        try:
-            s = socket.socket(socket.AF_UNIX)
-            s.connect(path)
-            s.close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit("driver did not start")
-
-
-def bench(ctl, endpoint, *args):
-    out = subprocess.run([ctl, "-e", endpoint, "-o", "json", "bench", *args],
-                         capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        raise SystemExit(f"bench {args} failed: {out.stderr.strip()}")
-    return json.loads(out.stdout)
 
 
 def pool_args(pool):

@@ -34,12 +34,13 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+
+from benchlib import ctl_bench as bench, wait_socket  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET_KB = 8192
@@ -110,29 +111,6 @@ def malloc_info(pid):
         arenas.append({"arena": int(nr), "system": int(system.group(1)) if system else None,
                        "free": free})
     return arenas or None
-
-
-def wait_socket(path, proc):
-    end = time.time() + 10
-    while time.time() < end:
-        if proc.poll() is not None:
-            raise SystemExit(f"driver exited with {proc.returncode}")
-        try:
-            s = socket.socket(socket.AF_UNIX)
-            s.connect(path)
-            s.close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit("driver did not start")
-
-
-def bench(ctl, endpoint, *args):
-    out = subprocess.run([ctl, "-e", endpoint, "-o", "json", "bench", *args],
-                         capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        raise SystemExit(f"bench {args} failed: {out.stderr.strip()}")
-    return json.loads(out.stdout)
 
 
 class Sampler:

@@ -26,7 +26,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,27 +35,14 @@ import time
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
 import grpc  # noqa: E402
 
+from benchlib import wait_socket  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MIB = 1 << 20
 
 
 def log(msg):
     print(msg, file=sys.stderr, flush=True)
-
-
-def wait_socket(path, proc):
-    end = time.time() + 10
-    while time.time() < end:
-        if proc.poll() is not None:
-            raise SystemExit(f"driver exited with {proc.returncode}")
-        try:
-            s = socket.socket(socket.AF_UNIX)
-            s.connect(path)
-            s.close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit("driver did not start")
 
 
 def load_csi(tmp):

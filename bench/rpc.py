@@ -13,42 +13,16 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 
+from benchlib import rss_kb, wait_socket  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGETS = {"calls_per_sec@16": 20000, "p99_us@16": 2000, "rss_kb_load": 8192}
-
-
-def rss_kb(pid, field="VmRSS"):
-    """VmRSS (or another /proc/PID/status field, e.g. RssAnon) in kB."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def wait_socket(path, proc, timeout=10):
-    end = time.time() + timeout
-    while time.time() < end:
-        if proc and proc.poll() is not None:
-            raise SystemExit(f"driver exited with {proc.returncode}")
-        try:
-            s = socket.socket(socket.AF_UNIX)
-            s.connect(path)
-            s.close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit("driver did not start listening")
 
 
 def run_bench(ctl, endpoint, conc, duration):

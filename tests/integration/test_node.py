@@ -499,7 +499,7 @@ def _with_options(env, pool, options):
 
 def test_image_pool_direct_io_option(env, csi):
     """directIO: "false" attaches an image pool's loop devices with buffered
-    I/O (faster small random writes, at the price of caching the data twice);
+    I/O (re-reads served from the host's page cache, the data cached twice);
     the default is direct I/O. An unknown option stops the driver with a
     message that names it, instead of being ignored."""
     env.driver.close_channels()
