@@ -99,6 +99,24 @@ static const char *path_unsafe(const csi_driver *drv, const char *path)
 	return NULL;
 }
 
+/* A required node path: present and safe (path_unsafe), or the call
+ * fails INVALID_ARGUMENT naming the field. */
+static bool node_path_ok(const csi_driver *drv, rpc_call *call, const char *field,
+			 const char *path)
+{
+	const char *why;
+
+	if (!path || !*path) {
+		rpc_call_fail(call, DV_INVALID_ARGUMENT, "%s is required", field);
+		return false;
+	}
+	if ((why = path_unsafe(drv, path))) {
+		rpc_call_fail(call, DV_INVALID_ARGUMENT, "%s %s %s", field, path, why);
+		return false;
+	}
+	return true;
+}
+
 static int ensure_dir(const char *path)
 {
 	struct stat st;
@@ -615,18 +633,10 @@ static void node_stage(rpc_call *call, const ProtobufCMessage *reqm, void *paylo
 	dv_status st = { 0 };
 	node_volume nv;
 	reg_stage rs = { 0 };
-	const char *why;
 	int r;
 
-	if (!req->staging_target_path || !*req->staging_target_path) {
-		rpc_call_fail(call, DV_INVALID_ARGUMENT, "staging_target_path is required");
+	if (!node_path_ok(drv, call, "staging_target_path", req->staging_target_path))
 		return;
-	}
-	if ((why = path_unsafe(drv, req->staging_target_path))) {
-		rpc_call_fail(call, DV_INVALID_ARGUMENT, "staging_target_path %s %s",
-			      req->staging_target_path, why);
-		return;
-	}
 	if (!req->volume_capability) {
 		rpc_call_fail(call, DV_INVALID_ARGUMENT, "volume_capability is required");
 		return;
@@ -770,21 +780,13 @@ static void node_unstage(rpc_call *call, const ProtobufCMessage *reqm, void *pay
 	const Csi__V1__NodeUnstageVolumeRequest *req = (const void *)reqm;
 	csi_driver *drv = payload;
 	dv_status st = { 0 };
-	const char *why;
 
 	if (!req->volume_id || !*req->volume_id) {
 		rpc_call_fail(call, DV_INVALID_ARGUMENT, "volume_id is required");
 		return;
 	}
-	if (!req->staging_target_path || !*req->staging_target_path) {
-		rpc_call_fail(call, DV_INVALID_ARGUMENT, "staging_target_path is required");
+	if (!node_path_ok(drv, call, "staging_target_path", req->staging_target_path))
 		return;
-	}
-	if ((why = path_unsafe(drv, req->staging_target_path))) {
-		rpc_call_fail(call, DV_INVALID_ARGUMENT, "staging_target_path %s %s",
-			      req->staging_target_path, why);
-		return;
-	}
 	if (!pool_id_is_valid(req->volume_id)) {
 		Csi__V1__NodeUnstageVolumeResponse resp = CSI__V1__NODE_UNSTAGE_VOLUME_RESPONSE__INIT;
 		rpc_call_reply(call, &resp.base); /* never staged here */
@@ -1159,14 +1161,8 @@ static void node_publish(rpc_call *call, const ProtobufCMessage *reqm, void *pay
 		rpc_call_fail(call, DV_INVALID_ARGUMENT, "volume_id is required");
 		return;
 	}
-	if (!req->target_path || !*req->target_path) {
-		rpc_call_fail(call, DV_INVALID_ARGUMENT, "target_path is required");
+	if (!node_path_ok(drv, call, "target_path", req->target_path))
 		return;
-	}
-	if ((why = path_unsafe(drv, req->target_path))) {
-		rpc_call_fail(call, DV_INVALID_ARGUMENT, "target_path %s %s", req->target_path, why);
-		return;
-	}
 	if (check_node_cap(call, req->volume_capability, NULL) < 0)
 		return;
 	const char *eph = ctx_get(req->volume_context, req->n_volume_context, EPHEMERAL_KEY);
@@ -1203,21 +1199,14 @@ static void node_unpublish(rpc_call *call, const ProtobufCMessage *reqm, void *p
 	const Csi__V1__NodeUnpublishVolumeRequest *req = (const void *)reqm;
 	csi_driver *drv = payload;
 	dv_status st = { 0 };
-	const char *why;
 	int r;
 
 	if (!req->volume_id || !*req->volume_id) {
 		rpc_call_fail(call, DV_INVALID_ARGUMENT, "volume_id is required");
 		return;
 	}
-	if (!req->target_path || !*req->target_path) {
-		rpc_call_fail(call, DV_INVALID_ARGUMENT, "target_path is required");
+	if (!node_path_ok(drv, call, "target_path", req->target_path))
 		return;
-	}
-	if ((why = path_unsafe(drv, req->target_path))) {
-		rpc_call_fail(call, DV_INVALID_ARGUMENT, "target_path %s %s", req->target_path, why);
-		return;
-	}
 	if (!pool_id_is_valid(req->volume_id)) {
 		r = unpublish_ephemeral(drv, call, req->volume_id, req->target_path);
 		if (r >= 0) {
