@@ -259,6 +259,31 @@ static int exec_one(registry *reg, sqlite3_stmt *st, const char *what)
 	return sqlite3_changes(reg->db) == 1 ? 0 : -ENOENT;
 }
 
+/* Sets one integer column (?2) of the row keyed by id (?1); the row must
+ * exist (-ENOENT otherwise). */
+static int update_int_locked(registry *reg, int which, const char *id, int64_t value,
+			     const char *what)
+{
+	sqlite3_stmt *st = q(reg, which);
+
+	bind_text(st, 1, id);
+	sqlite3_bind_int64(st, 2, value);
+	return exec_one(reg, st, what);
+}
+
+/* Runs a statement keyed by k1 (?1) and, when not NULL, k2 (?2), that
+ * returns no rows (a delete); no matching row is not an error. */
+static int exec_by_key_locked(registry *reg, int which, const char *k1, const char *k2,
+			      const char *what)
+{
+	sqlite3_stmt *st = q(reg, which);
+
+	bind_text(st, 1, k1);
+	if (k2)
+		bind_text(st, 2, k2);
+	return exec_done(reg, st, what);
+}
+
 static int txn_begin(registry *reg)
 {
 	return exec_done(reg, q(reg, Q_BEGIN), "begin");
@@ -290,8 +315,106 @@ static char *dup_col(sqlite3_stmt *st, int col)
 	return s ? strdup((const char *)s) : NULL;
 }
 
-static void read_volume(sqlite3_stmt *st, reg_volume *v)
+/* Reads the current row of st into out, whose type is the reader's own. */
+typedef void row_reader(sqlite3_stmt *st, void *out);
+/* Frees what a reader allocated in one element (not the element). */
+typedef void row_clear(void *row);
+
+/* Steps a bound statement for one row and reads it into out (when read is
+ * not NULL). 0 on a row, -ENOENT when there is none, else the database
+ * error, logged as what. The statement is reset in every case. */
+static int row_get(registry *reg, sqlite3_stmt *st, row_reader *read, void *out,
+		   const char *what)
 {
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW && read)
+		read(st, out);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	return rc == SQLITE_DONE ? -ENOENT : db_error(reg, what);
+}
+
+/* row_get for a query that always yields a row (a count, a sum, the
+ * sequence): no row is a database error as well. */
+static int row_need(registry *reg, sqlite3_stmt *st, row_reader *read, void *out,
+		    const char *what)
+{
+	int r = row_get(reg, st, read, out, what);
+
+	return r == -ENOENT ? db_error(reg, what) : r;
+}
+
+/* Steps a bound list query to its end, reading each row into a growing
+ * array of size-byte elements. On success *ret (the caller frees it and
+ * clears each element) and *ret_n; on failure the elements read so far are
+ * cleared, the array is freed, *ret is NULL and *ret_n 0. The statement is
+ * reset in every case. */
+static int rows_collect(registry *reg, sqlite3_stmt *st, size_t size, row_reader *read,
+			row_clear *clear, void **ret, size_t *ret_n)
+{
+	char *arr = NULL;
+	size_t n = 0, cap = 0;
+	int rc, r = 0;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 16;
+			char *p = realloc(arr, nc * size);
+			if (!p) {
+				r = -ENOMEM;
+				break;
+			}
+			arr = p;
+			cap = nc;
+		}
+		read(st, arr + n++ * size);
+	}
+	if (r == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
+		r = db_error(reg, "list");
+	sqlite3_reset(st);
+	if (r < 0) {
+		for (size_t i = 0; i < n; i++)
+			clear(arr + i * size);
+		free(arr);
+		arr = NULL;
+		n = 0;
+	}
+	*ret = arr;
+	*ret_n = n;
+	return r;
+}
+
+/* A lookup by one text key (?1); see row_get. */
+static int lookup_locked(registry *reg, int which, const char *key, row_reader *read, void *out,
+			 const char *what)
+{
+	sqlite3_stmt *st = q(reg, which);
+
+	bind_text(st, 1, key);
+	return row_get(reg, st, read, out, what);
+}
+
+static void read_int64(sqlite3_stmt *st, void *out)
+{
+	*(int64_t *)out = sqlite3_column_int64(st, 0);
+}
+
+/* A single integer (a count, a sum) by one text key (?1); see row_need. */
+static int scalar_locked(registry *reg, int which, const char *key, int64_t *ret,
+			 const char *what)
+{
+	sqlite3_stmt *st = q(reg, which);
+
+	bind_text(st, 1, key);
+	return row_need(reg, st, read_int64, ret, what);
+}
+
+static void read_volume(sqlite3_stmt *st, void *out)
+{
+	reg_volume *v = out;
+
 	memset(v, 0, sizeof(*v));
 	copy_col(v->id, sizeof(v->id), st, 0);
 	v->name = dup_col(st, 1);
@@ -308,8 +431,10 @@ static void read_volume(sqlite3_stmt *st, reg_volume *v)
 	v->seq = sqlite3_column_int64(st, 12);
 }
 
-static void read_snapshot(sqlite3_stmt *st, reg_snapshot *s)
+static void read_snapshot(sqlite3_stmt *st, void *out)
 {
+	reg_snapshot *s = out;
+
 	memset(s, 0, sizeof(*s));
 	copy_col(s->id, sizeof(s->id), st, 0);
 	s->name = dup_col(st, 1);
@@ -347,6 +472,12 @@ static int op_delete(registry *reg, int64_t op)
 	return exec_done(reg, st, "journal delete");
 }
 
+/* The current (highest handed out) sequence number. */
+static int seq_get(registry *reg, int64_t *ret)
+{
+	return row_need(reg, q(reg, Q_SEQ_GET), read_int64, ret, "sequence");
+}
+
 /* The next sequence number. Inside the caller's transaction, so the
  * increment and the read are one step. */
 static int seq_next(registry *reg, int64_t *ret)
@@ -357,15 +488,7 @@ static int seq_next(registry *reg, int64_t *ret)
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE || sqlite3_changes(reg->db) != 1)
 		return db_error(reg, "sequence");
-	st = q(reg, Q_SEQ_GET);
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW) {
-		sqlite3_reset(st);
-		return db_error(reg, "sequence");
-	}
-	*ret = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	return 0;
+	return seq_get(reg, ret);
 }
 
 /* ------------------------------------------------------------------ */
@@ -483,22 +606,9 @@ void registry_close(registry *reg)
 		_r;                                                             \
 	})
 
-static int ping_locked(registry *reg)
-{
-	int64_t v;
-	sqlite3_stmt *st = q(reg, Q_SEQ_GET);
-	int rc = sqlite3_step(st);
-
-	if (rc == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	(void)v;
-	return rc == SQLITE_ROW ? 0 : db_error(reg, "ping");
-}
-
 int registry_ping(registry *reg)
 {
-	return LOCKED(reg, ping_locked(reg));
+	return LOCKED(reg, row_need(reg, q(reg, Q_SEQ_GET), NULL, NULL, "ping"));
 }
 
 int registry_release_memory(registry *reg)
@@ -511,17 +621,7 @@ int registry_release_memory(registry *reg)
 
 static int get_volume_locked(registry *reg, int which, const char *key, reg_volume *ret)
 {
-	sqlite3_stmt *st = q(reg, which);
-	int rc;
-
-	bind_text(st, 1, key);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		read_volume(st, ret);
-	sqlite3_reset(st);
-	if (rc == SQLITE_ROW)
-		return 0;
-	return rc == SQLITE_DONE ? -ENOENT : db_error(reg, "volume lookup");
+	return lookup_locked(reg, which, key, read_volume, ret, "volume lookup");
 }
 
 int registry_volume_get(registry *reg, const char *id, reg_volume *ret)
@@ -573,17 +673,16 @@ int registry_volume_create_intent(registry *reg, reg_volume *v, const char *kind
 	return LOCKED(reg, volume_create_intent_locked(reg, v, kind, detail, ret_op));
 }
 
-static int volume_create_commit_locked(registry *reg, const char *id, uint64_t capacity, int64_t op)
+/* update_int_locked and the removal of journal entry op, in one
+ * transaction: how a create or an expand is committed. */
+static int update_commit_locked(registry *reg, int which, const char *id, uint64_t value,
+				const char *what, int64_t op)
 {
-	sqlite3_stmt *st;
 	int r = txn_begin(reg);
 
 	if (r < 0)
 		return r;
-	st = q(reg, Q_VOL_SET_READY);
-	bind_text(st, 1, id);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)capacity);
-	r = exec_one(reg, st, "volume ready");
+	r = update_int_locked(reg, which, id, (sqlite3_int64)value, what);
 	if (r == 0)
 		r = op_delete(reg, op);
 	return txn_end(reg, r);
@@ -591,24 +690,19 @@ static int volume_create_commit_locked(registry *reg, const char *id, uint64_t c
 
 int registry_volume_create_commit(registry *reg, const char *id, uint64_t capacity, int64_t op)
 {
-	return LOCKED(reg, volume_create_commit_locked(reg, id, capacity, op));
+	return LOCKED(reg, update_commit_locked(reg, Q_VOL_SET_READY, id, capacity, "volume ready",
+						op));
 }
 
 static int volume_remove_locked(registry *reg, const char *id, int64_t op)
 {
-	sqlite3_stmt *st;
 	int r = txn_begin(reg);
 
 	if (r < 0)
 		return r;
-	st = q(reg, Q_PUB_REMOVE_VOL);
-	bind_text(st, 1, id);
-	r = exec_done(reg, st, "publications delete");
-	if (r == 0) {
-		st = q(reg, Q_VOL_DELETE);
-		bind_text(st, 1, id);
-		r = exec_done(reg, st, "volume delete");
-	}
+	r = exec_by_key_locked(reg, Q_PUB_REMOVE_VOL, id, NULL, "publications delete");
+	if (r == 0)
+		r = exec_by_key_locked(reg, Q_VOL_DELETE, id, NULL, "volume delete");
 	if (r == 0 && op > 0)
 		r = op_delete(reg, op);
 	return txn_end(reg, r);
@@ -628,15 +722,11 @@ static int set_state_op_locked(registry *reg, int which, const char *id, reg_sta
 			       const char *kind, const char *pool_of, const char *detail,
 			       int64_t *ret_op)
 {
-	sqlite3_stmt *st;
 	int r = txn_begin(reg);
 
 	if (r < 0)
 		return r;
-	st = q(reg, which);
-	bind_text(st, 1, id);
-	sqlite3_bind_int(st, 2, state);
-	r = exec_one(reg, st, "state update");
+	r = update_int_locked(reg, which, id, state, "state update");
 	if (r == 0)
 		r = op_insert(reg, kind, id, pool_of, detail, ret_op);
 	return txn_end(reg, r);
@@ -669,44 +759,20 @@ int registry_volume_expand_intent(registry *reg, const char *id, uint64_t new_ca
 	return LOCKED(reg, expand_intent_locked(reg, id, new_capacity, ret_op));
 }
 
-static int expand_commit_locked(registry *reg, const char *id, uint64_t capacity, int64_t op)
-{
-	sqlite3_stmt *st;
-	int r = txn_begin(reg);
-
-	if (r < 0)
-		return r;
-	st = q(reg, Q_VOL_SET_CAPACITY);
-	bind_text(st, 1, id);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)capacity);
-	r = exec_one(reg, st, "volume capacity");
-	if (r == 0)
-		r = op_delete(reg, op);
-	return txn_end(reg, r);
-}
-
 int registry_volume_expand_commit(registry *reg, const char *id, uint64_t capacity, int64_t op)
 {
-	return LOCKED(reg, expand_commit_locked(reg, id, capacity, op));
-}
-
-static int update_int_locked(registry *reg, int which, const char *id, int64_t value)
-{
-	sqlite3_stmt *st = q(reg, which);
-
-	bind_text(st, 1, id);
-	sqlite3_bind_int64(st, 2, value);
-	return exec_one(reg, st, "update");
+	return LOCKED(reg, update_commit_locked(reg, Q_VOL_SET_CAPACITY, id, capacity,
+						"volume capacity", op));
 }
 
 int registry_volume_set_state(registry *reg, const char *id, reg_state state)
 {
-	return LOCKED(reg, update_int_locked(reg, Q_VOL_SET_STATE, id, state));
+	return LOCKED(reg, update_int_locked(reg, Q_VOL_SET_STATE, id, state, "update"));
 }
 
 int registry_volume_set_formatted(registry *reg, const char *id, int formatted)
 {
-	return LOCKED(reg, update_int_locked(reg, Q_VOL_SET_FORMATTED, id, formatted));
+	return LOCKED(reg, update_int_locked(reg, Q_VOL_SET_FORMATTED, id, formatted, "update"));
 }
 
 static int set_params_locked(registry *reg, const char *id, const char *parameters)
@@ -723,47 +789,22 @@ int registry_volume_set_parameters(registry *reg, const char *id, const char *pa
 	return LOCKED(reg, set_params_locked(reg, id, parameters));
 }
 
-/* Collects rows of a list query into a growing array. */
-#define COLLECT(reg, st, type, reader, ret, ret_n)                              \
-	({                                                                      \
-		type *_arr = NULL;                                              \
-		size_t _n = 0, _cap = 0;                                        \
-		int _rc, _r = 0;                                                \
-		while ((_rc = sqlite3_step(st)) == SQLITE_ROW) {                \
-			if (_n == _cap) {                                       \
-				size_t _nc = _cap ? _cap * 2 : 16;              \
-				type *_p = realloc(_arr, _nc * sizeof(type));   \
-				if (!_p) {                                      \
-					_r = -ENOMEM;                           \
-					break;                                  \
-				}                                               \
-				_arr = _p;                                      \
-				_cap = _nc;                                     \
-			}                                                       \
-			reader(st, &_arr[_n++]);                                \
-		}                                                               \
-		if (_r == 0 && _rc != SQLITE_ROW && _rc != SQLITE_DONE)         \
-			_r = db_error(reg, "list");                             \
-		sqlite3_reset(st);                                              \
-		*(ret) = _arr;                                                  \
-		*(ret_n) = _n;                                                  \
-		_r;                                                             \
-	})
+static void clear_volume(void *row)
+{
+	reg_volume_clear(row);
+}
 
 static int volume_list_locked(registry *reg, int64_t after_seq, size_t limit, reg_volume **ret,
 			      size_t *ret_n)
 {
 	sqlite3_stmt *st = q(reg, Q_VOL_LIST);
+	void *arr;
 	int r;
 
 	sqlite3_bind_int64(st, 1, after_seq);
 	sqlite3_bind_int64(st, 2, limit > INT64_MAX ? INT64_MAX : (sqlite3_int64)limit);
-	r = COLLECT(reg, st, reg_volume, read_volume, ret, ret_n);
-	if (r < 0) {
-		registry_volumes_free(*ret, *ret_n);
-		*ret = NULL;
-		*ret_n = 0;
-	}
+	r = rows_collect(reg, st, sizeof(reg_volume), read_volume, clear_volume, &arr, ret_n);
+	*ret = arr;
 	return r;
 }
 
@@ -780,20 +821,9 @@ void registry_volumes_free(reg_volume *v, size_t n)
 	free(v);
 }
 
-static int max_seq_locked(registry *reg, int64_t *ret)
-{
-	sqlite3_stmt *st = q(reg, Q_SEQ_GET);
-	int rc = sqlite3_step(st);
-
-	if (rc == SQLITE_ROW)
-		*ret = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 0 : db_error(reg, "sequence");
-}
-
 int registry_volume_max_seq(registry *reg, int64_t *ret)
 {
-	return LOCKED(reg, max_seq_locked(reg, ret));
+	return LOCKED(reg, seq_get(reg, ret));
 }
 
 static int pool_allocated_locked(registry *reg, const char *pool, uint64_t *ret,
@@ -803,18 +833,13 @@ static int pool_allocated_locked(registry *reg, const char *pool, uint64_t *ret,
 	int which[2] = { Q_VOL_POOL_SUM, Q_SNAP_POOL_SUM };
 
 	for (int i = 0; i < 2; i++) {
-		sqlite3_stmt *st = q(reg, which[i]);
-		bind_text(st, 1, pool);
-		int rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW) {
-			uint64_t part = (uint64_t)sqlite3_column_int64(st, 0);
-			total += part;
-			if (i == 1)
-				*ret_snaps = part;
-		}
-		sqlite3_reset(st);
-		if (rc != SQLITE_ROW)
-			return db_error(reg, "pool sum");
+		int64_t part = 0;
+		int r = scalar_locked(reg, which[i], pool, &part, "pool sum");
+		if (r < 0)
+			return r;
+		total += (uint64_t)part;
+		if (i == 1)
+			*ret_snaps = (uint64_t)part;
 	}
 	*ret = total;
 	return 0;
@@ -829,29 +854,16 @@ int registry_pool_allocated(registry *reg, const char *pool, uint64_t *ret_bytes
 /* ------------------------------------------------------------------ */
 /* snapshots                                                           */
 
-static int get_snapshot_locked(registry *reg, int which, const char *key, reg_snapshot *ret)
-{
-	sqlite3_stmt *st = q(reg, which);
-	int rc;
-
-	bind_text(st, 1, key);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		read_snapshot(st, ret);
-	sqlite3_reset(st);
-	if (rc == SQLITE_ROW)
-		return 0;
-	return rc == SQLITE_DONE ? -ENOENT : db_error(reg, "snapshot lookup");
-}
-
 int registry_snapshot_get(registry *reg, const char *id, reg_snapshot *ret)
 {
-	return LOCKED(reg, get_snapshot_locked(reg, Q_SNAP_GET, id, ret));
+	return LOCKED(reg, lookup_locked(reg, Q_SNAP_GET, id, read_snapshot, ret,
+					 "snapshot lookup"));
 }
 
 int registry_snapshot_get_by_name(registry *reg, const char *name, reg_snapshot *ret)
 {
-	return LOCKED(reg, get_snapshot_locked(reg, Q_SNAP_GET_NAME, name, ret));
+	return LOCKED(reg, lookup_locked(reg, Q_SNAP_GET_NAME, name, read_snapshot, ret,
+					 "snapshot lookup"));
 }
 
 static int snapshot_create_intent_locked(registry *reg, reg_snapshot *s, int64_t *ret_op)
@@ -893,37 +905,19 @@ int registry_snapshot_create_intent(registry *reg, reg_snapshot *s, int64_t *ret
 	return LOCKED(reg, snapshot_create_intent_locked(reg, s, ret_op));
 }
 
-static int snapshot_commit_locked(registry *reg, const char *id, uint64_t size, int64_t op)
-{
-	sqlite3_stmt *st;
-	int r = txn_begin(reg);
-
-	if (r < 0)
-		return r;
-	st = q(reg, Q_SNAP_SET_READY);
-	bind_text(st, 1, id);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)size);
-	r = exec_one(reg, st, "snapshot ready");
-	if (r == 0)
-		r = op_delete(reg, op);
-	return txn_end(reg, r);
-}
-
 int registry_snapshot_create_commit(registry *reg, const char *id, uint64_t size, int64_t op)
 {
-	return LOCKED(reg, snapshot_commit_locked(reg, id, size, op));
+	return LOCKED(reg, update_commit_locked(reg, Q_SNAP_SET_READY, id, size, "snapshot ready",
+						op));
 }
 
 static int snapshot_remove_locked(registry *reg, const char *id, int64_t op)
 {
-	sqlite3_stmt *st;
 	int r = txn_begin(reg);
 
 	if (r < 0)
 		return r;
-	st = q(reg, Q_SNAP_DELETE);
-	bind_text(st, 1, id);
-	r = exec_done(reg, st, "snapshot delete");
+	r = exec_by_key_locked(reg, Q_SNAP_DELETE, id, NULL, "snapshot delete");
 	if (r == 0 && op > 0)
 		r = op_delete(reg, op);
 	return txn_end(reg, r);
@@ -947,25 +941,27 @@ int registry_snapshot_delete_intent(registry *reg, const char *id, int64_t *ret_
 
 int registry_snapshot_set_state(registry *reg, const char *id, reg_state state)
 {
-	return LOCKED(reg, update_int_locked(reg, Q_SNAP_SET_STATE, id, state));
+	return LOCKED(reg, update_int_locked(reg, Q_SNAP_SET_STATE, id, state, "update"));
+}
+
+static void clear_snapshot(void *row)
+{
+	reg_snapshot_clear(row);
 }
 
 static int snapshot_list_locked(registry *reg, const char *source_volume, int64_t after_seq,
 				size_t limit, reg_snapshot **ret, size_t *ret_n)
 {
 	sqlite3_stmt *st = q(reg, source_volume ? Q_SNAP_LIST_SRC : Q_SNAP_LIST);
+	void *arr;
 	int r;
 
 	sqlite3_bind_int64(st, 1, after_seq);
 	sqlite3_bind_int64(st, 2, limit > INT64_MAX ? INT64_MAX : (sqlite3_int64)limit);
 	if (source_volume)
 		bind_text(st, 3, source_volume);
-	r = COLLECT(reg, st, reg_snapshot, read_snapshot, ret, ret_n);
-	if (r < 0) {
-		registry_snapshots_free(*ret, *ret_n);
-		*ret = NULL;
-		*ret_n = 0;
-	}
+	r = rows_collect(reg, st, sizeof(reg_snapshot), read_snapshot, clear_snapshot, &arr, ret_n);
+	*ret = arr;
 	return r;
 }
 
@@ -984,15 +980,12 @@ void registry_snapshots_free(reg_snapshot *s, size_t n)
 
 static int count_locked(registry *reg, int which, const char *key, size_t *ret)
 {
-	sqlite3_stmt *st = q(reg, which);
-	int rc;
+	int64_t n = 0;
+	int r = scalar_locked(reg, which, key, &n, "count");
 
-	bind_text(st, 1, key);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		*ret = (size_t)sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 0 : db_error(reg, "count");
+	if (r == 0)
+		*ret = (size_t)n;
+	return r;
 }
 
 int registry_snapshot_count_of(registry *reg, const char *volume_id, size_t *ret)
@@ -1003,57 +996,59 @@ int registry_snapshot_count_of(registry *reg, const char *volume_id, size_t *ret
 /* ------------------------------------------------------------------ */
 /* publications                                                        */
 
-static int pub_add_locked(registry *reg, const char *volume_id, const char *node_id, bool ro)
+/* Records (volume_id, key) with its readonly flag and the time: a
+ * publication to a node, or a node-side publish to a target path. */
+static int flag_put_locked(registry *reg, int which, const char *volume_id, const char *key,
+			   bool ro, const char *what)
 {
-	sqlite3_stmt *st = q(reg, Q_PUB_ADD);
+	sqlite3_stmt *st = q(reg, which);
 
 	bind_text(st, 1, volume_id);
-	bind_text(st, 2, node_id);
+	bind_text(st, 2, key);
 	sqlite3_bind_int(st, 3, ro);
 	sqlite3_bind_int64(st, 4, (sqlite3_int64)time(NULL));
-	return exec_done(reg, st, "publication insert");
+	return exec_done(reg, st, what);
+}
+
+/* The readonly flag in the first column, read when out is not NULL. */
+static void read_flag(sqlite3_stmt *st, void *out)
+{
+	bool *ro = out;
+
+	if (ro)
+		*ro = sqlite3_column_int(st, 0) != 0;
+}
+
+/* The readonly flag recorded for (volume_id, key) by flag_put_locked; see
+ * row_get. */
+static int flag_get_locked(registry *reg, int which, const char *volume_id, const char *key,
+			   bool *ro, const char *what)
+{
+	sqlite3_stmt *st = q(reg, which);
+
+	bind_text(st, 1, volume_id);
+	bind_text(st, 2, key);
+	return row_get(reg, st, read_flag, ro, what);
 }
 
 int registry_publication_add(registry *reg, const char *volume_id, const char *node_id,
 			     bool readonly)
 {
-	return LOCKED(reg, pub_add_locked(reg, volume_id, node_id, readonly));
-}
-
-static int pub_get_locked(registry *reg, const char *volume_id, const char *node_id, bool *ro)
-{
-	sqlite3_stmt *st = q(reg, Q_PUB_GET);
-	int rc;
-
-	bind_text(st, 1, volume_id);
-	bind_text(st, 2, node_id);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW && ro)
-		*ro = sqlite3_column_int(st, 0) != 0;
-	sqlite3_reset(st);
-	if (rc == SQLITE_ROW)
-		return 0;
-	return rc == SQLITE_DONE ? -ENOENT : db_error(reg, "publication lookup");
+	return LOCKED(reg, flag_put_locked(reg, Q_PUB_ADD, volume_id, node_id, readonly,
+					   "publication insert"));
 }
 
 int registry_publication_get(registry *reg, const char *volume_id, const char *node_id,
 			     bool *ret_readonly)
 {
-	return LOCKED(reg, pub_get_locked(reg, volume_id, node_id, ret_readonly));
-}
-
-static int pub_remove_locked(registry *reg, const char *volume_id, const char *node_id)
-{
-	sqlite3_stmt *st = q(reg, Q_PUB_REMOVE);
-
-	bind_text(st, 1, volume_id);
-	bind_text(st, 2, node_id);
-	return exec_done(reg, st, "publication delete");
+	return LOCKED(reg, flag_get_locked(reg, Q_PUB_GET, volume_id, node_id, ret_readonly,
+					   "publication lookup"));
 }
 
 int registry_publication_remove(registry *reg, const char *volume_id, const char *node_id)
 {
-	return LOCKED(reg, pub_remove_locked(reg, volume_id, node_id));
+	return LOCKED(reg, exec_by_key_locked(reg, Q_PUB_REMOVE, volume_id, node_id,
+					      "publication delete"));
 }
 
 int registry_publication_count_node(registry *reg, const char *node_id, size_t *ret)
@@ -1061,34 +1056,39 @@ int registry_publication_count_node(registry *reg, const char *node_id, size_t *
 	return LOCKED(reg, count_locked(reg, Q_PUB_COUNT_NODE, node_id, ret));
 }
 
-static void read_str(sqlite3_stmt *st, char **out)
+static void read_str(sqlite3_stmt *st, void *out)
 {
-	*out = dup_col(st, 0);
+	*(char **)out = dup_col(st, 0);
+}
+
+static void clear_str(void *row)
+{
+	free(*(char **)row);
 }
 
 static int pub_nodes_locked(registry *reg, const char *volume_id, char ***ret)
 {
 	sqlite3_stmt *st = q(reg, Q_PUB_NODES);
-	char **arr;
+	void *rows;
+	char **arr, **p;
 	size_t n;
 	int r;
 
 	bind_text(st, 1, volume_id);
-	r = COLLECT(reg, st, char *, read_str, &arr, &n);
-	if (r == 0) {
-		char **p = realloc(arr, (n + 1) * sizeof(*p));
-		if (!p) {
-			r = -ENOMEM;
-		} else {
-			p[n] = NULL;
-			*ret = p;
-			return 0;
-		}
+	r = rows_collect(reg, st, sizeof(char *), read_str, clear_str, &rows, &n);
+	if (r < 0)
+		return r;
+	arr = rows;
+	p = realloc(arr, (n + 1) * sizeof(*p));
+	if (!p) {
+		for (size_t i = 0; i < n; i++)
+			free(arr[i]);
+		free(arr);
+		return -ENOMEM;
 	}
-	for (size_t i = 0; i < n; i++)
-		free(arr[i]);
-	free(arr);
-	return r;
+	p[n] = NULL;
+	*ret = p;
+	return 0;
 }
 
 int registry_publication_nodes(registry *reg, const char *volume_id, char ***ret)
@@ -1108,8 +1108,10 @@ void registry_strv_free(char **v)
 /* ------------------------------------------------------------------ */
 /* journal                                                             */
 
-static void read_op(sqlite3_stmt *st, reg_op *op)
+static void read_op(sqlite3_stmt *st, void *out)
 {
+	reg_op *op = out;
+
 	memset(op, 0, sizeof(*op));
 	op->id = sqlite3_column_int64(st, 0);
 	copy_col(op->kind, sizeof(op->kind), st, 1);
@@ -1118,16 +1120,17 @@ static void read_op(sqlite3_stmt *st, reg_op *op)
 	op->detail = dup_col(st, 4);
 }
 
+static void clear_op(void *row)
+{
+	reg_op_clear(row);
+}
+
 static int op_list_locked(registry *reg, reg_op **ret, size_t *ret_n)
 {
-	sqlite3_stmt *st = q(reg, Q_OP_LIST);
-	int r = COLLECT(reg, st, reg_op, read_op, ret, ret_n);
+	void *arr;
+	int r = rows_collect(reg, q(reg, Q_OP_LIST), sizeof(reg_op), read_op, clear_op, &arr, ret_n);
 
-	if (r < 0) {
-		registry_ops_free(*ret, *ret_n);
-		*ret = NULL;
-		*ret_n = 0;
-	}
+	*ret = arr;
 	return r;
 }
 
@@ -1151,8 +1154,10 @@ int registry_op_remove(registry *reg, int64_t op)
 /* ------------------------------------------------------------------ */
 /* node state                                                          */
 
-static void read_stage(sqlite3_stmt *st, reg_stage *ret)
+static void read_stage(sqlite3_stmt *st, void *out)
 {
+	reg_stage *ret = out;
+
 	memset(ret, 0, sizeof(*ret));
 	copy_col(ret->volume_id, sizeof(ret->volume_id), st, 0);
 	ret->staging_path = dup_col(st, 1);
@@ -1163,16 +1168,18 @@ static void read_stage(sqlite3_stmt *st, reg_stage *ret)
 	ret->state = (reg_stage_state)sqlite3_column_int(st, 6);
 }
 
+static void clear_stage(void *row)
+{
+	reg_stage_clear(row);
+}
+
 static int stage_list_locked(registry *reg, reg_stage **ret, size_t *ret_n)
 {
-	sqlite3_stmt *st = q(reg, Q_STAGE_LIST);
-	int r = COLLECT(reg, st, reg_stage, read_stage, ret, ret_n);
+	void *arr;
+	int r = rows_collect(reg, q(reg, Q_STAGE_LIST), sizeof(reg_stage), read_stage, clear_stage,
+			     &arr, ret_n);
 
-	if (r < 0) {
-		registry_stages_free(*ret, *ret_n);
-		*ret = NULL;
-		*ret_n = 0;
-	}
+	*ret = arr;
 	return r;
 }
 
@@ -1188,24 +1195,10 @@ void registry_stages_free(reg_stage *s, size_t n)
 	free(s);
 }
 
-static int stage_get_locked(registry *reg, const char *volume_id, reg_stage *ret)
-{
-	sqlite3_stmt *st = q(reg, Q_STAGE_GET);
-	int rc;
-
-	bind_text(st, 1, volume_id);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		read_stage(st, ret);
-	sqlite3_reset(st);
-	if (rc == SQLITE_ROW)
-		return 0;
-	return rc == SQLITE_DONE ? -ENOENT : db_error(reg, "stage lookup");
-}
-
 int registry_stage_get(registry *reg, const char *volume_id, reg_stage *ret)
 {
-	return LOCKED(reg, stage_get_locked(reg, volume_id, ret));
+	return LOCKED(reg, lookup_locked(reg, Q_STAGE_GET, volume_id, read_stage, ret,
+					 "stage lookup"));
 }
 
 static int stage_put_locked(registry *reg, const reg_stage *s)
@@ -1228,19 +1221,10 @@ int registry_stage_put(registry *reg, const reg_stage *s)
 	return LOCKED(reg, stage_put_locked(reg, s));
 }
 
-static int by_key_locked(registry *reg, int which, const char *k1, const char *k2)
-{
-	sqlite3_stmt *st = q(reg, which);
-
-	bind_text(st, 1, k1);
-	if (k2)
-		bind_text(st, 2, k2);
-	return exec_done(reg, st, "node state delete");
-}
-
 int registry_stage_remove(registry *reg, const char *volume_id)
 {
-	return LOCKED(reg, by_key_locked(reg, Q_STAGE_DEL, volume_id, NULL));
+	return LOCKED(reg, exec_by_key_locked(reg, Q_STAGE_DEL, volume_id, NULL,
+					      "node state delete"));
 }
 
 void reg_stage_clear(reg_stage *s)
@@ -1252,46 +1236,22 @@ void reg_stage_clear(reg_stage *s)
 	s->staging_path = s->mount_flags = NULL;
 }
 
-static int npub_put_locked(registry *reg, const char *volume_id, const char *target, bool ro)
-{
-	sqlite3_stmt *st = q(reg, Q_NPUB_PUT);
-
-	bind_text(st, 1, volume_id);
-	bind_text(st, 2, target);
-	sqlite3_bind_int(st, 3, ro);
-	sqlite3_bind_int64(st, 4, (sqlite3_int64)time(NULL));
-	return exec_done(reg, st, "publish record");
-}
-
 int registry_node_publish_put(registry *reg, const char *volume_id, const char *target, bool ro)
 {
-	return LOCKED(reg, npub_put_locked(reg, volume_id, target, ro));
-}
-
-static int npub_get_locked(registry *reg, const char *volume_id, const char *target, bool *ro)
-{
-	sqlite3_stmt *st = q(reg, Q_NPUB_GET);
-	int rc;
-
-	bind_text(st, 1, volume_id);
-	bind_text(st, 2, target);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW && ro)
-		*ro = sqlite3_column_int(st, 0) != 0;
-	sqlite3_reset(st);
-	if (rc == SQLITE_ROW)
-		return 0;
-	return rc == SQLITE_DONE ? -ENOENT : db_error(reg, "publish lookup");
+	return LOCKED(reg, flag_put_locked(reg, Q_NPUB_PUT, volume_id, target, ro,
+					   "publish record"));
 }
 
 int registry_node_publish_get(registry *reg, const char *volume_id, const char *target, bool *ret_ro)
 {
-	return LOCKED(reg, npub_get_locked(reg, volume_id, target, ret_ro));
+	return LOCKED(reg, flag_get_locked(reg, Q_NPUB_GET, volume_id, target, ret_ro,
+					   "publish lookup"));
 }
 
 int registry_node_publish_remove(registry *reg, const char *volume_id, const char *target)
 {
-	return LOCKED(reg, by_key_locked(reg, Q_NPUB_DEL, volume_id, target));
+	return LOCKED(reg, exec_by_key_locked(reg, Q_NPUB_DEL, volume_id, target,
+					      "node state delete"));
 }
 
 int registry_node_publish_count(registry *reg, const char *volume_id, size_t *ret)
@@ -1299,22 +1259,23 @@ int registry_node_publish_count(registry *reg, const char *volume_id, size_t *re
 	return LOCKED(reg, count_locked(reg, Q_NPUB_COUNT, volume_id, ret));
 }
 
-static int npub_find_locked(registry *reg, const char *target, char *volume_id, size_t len)
-{
-	sqlite3_stmt *st = q(reg, Q_NPUB_FIND_TARGET);
-	int rc;
+/* A caller's fixed-size buffer for read_text. */
+struct text_buf {
+	char *buf;
+	size_t len;
+};
 
-	bind_text(st, 1, target);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		copy_col(volume_id, len, st, 0);
-	sqlite3_reset(st);
-	if (rc == SQLITE_ROW)
-		return 0;
-	return rc == SQLITE_DONE ? -ENOENT : db_error(reg, "publish lookup");
+static void read_text(sqlite3_stmt *st, void *out)
+{
+	struct text_buf *t = out;
+
+	copy_col(t->buf, t->len, st, 0);
 }
 
 int registry_node_publish_find(registry *reg, const char *target, char *ret_volume_id, size_t len)
 {
-	return LOCKED(reg, npub_find_locked(reg, target, ret_volume_id, len));
+	struct text_buf t = { ret_volume_id, len };
+
+	return LOCKED(reg, lookup_locked(reg, Q_NPUB_FIND_TARGET, target, read_text, &t,
+					 "publish lookup"));
 }
