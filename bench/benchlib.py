@@ -2,6 +2,7 @@
 reading a process's memory, and running `dynvolctl bench`."""
 
 import json
+import signal
 import socket
 import subprocess
 import time
@@ -46,3 +47,16 @@ def ctl_bench(ctl, endpoint, *args):
     if out.returncode != 0:
         raise SystemExit(f"bench {args} failed: {out.stderr.strip()}")
     return json.loads(out.stdout)
+
+
+def stop_driver(proc, timeout=30):
+    """SIGTERM (the driver drains), then SIGKILL if it takes longer than
+    timeout seconds; None is nothing to stop."""
+    if not proc:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

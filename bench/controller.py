@@ -29,13 +29,12 @@ import concurrent.futures
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 
-from benchlib import ctl_bench as bench, rss_kb, wait_socket  # noqa: E402
+from benchlib import ctl_bench as bench, rss_kb, stop_driver, wait_socket  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_COUNTS = (100, 1000, 2500, 5000, 10000)
@@ -275,13 +274,7 @@ def main():
             with open(args.json, "w") as f:
                 json.dump(results, f, indent=2)
     finally:
-        if proc:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_driver(proc)
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
         if args.endpoint and before is not None and not args.keep_volumes:

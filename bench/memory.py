@@ -33,14 +33,13 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 
-from benchlib import ctl_bench as bench, wait_socket  # noqa: E402
+from benchlib import ctl_bench as bench, stop_driver, wait_socket  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET_KB = 8192
@@ -201,12 +200,7 @@ def main():
             bench(ctl, endpoint, "-c", "1", "-d", args.duration, "list-page")
         reading(f"with {have} volumes, after list pages", s.peak)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_driver(proc)
         shutil.rmtree(tmp, ignore_errors=True)
 
     print(f"{'phase':<36} {'peak':>6} {'end':>6} {'settled':>7} {'anon':>6} {'file':>6} "

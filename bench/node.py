@@ -25,7 +25,6 @@ import mmap
 import os
 import random
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -35,7 +34,7 @@ import time
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
 import grpc  # noqa: E402
 
-from benchlib import wait_socket  # noqa: E402
+from benchlib import stop_driver, wait_socket  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MIB = 1 << 20
@@ -347,11 +346,7 @@ def main():
             with open(args.json, "w") as f:
                 json.dump(results, f, indent=2)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_driver(proc)
         # whatever an interrupted run left: mounts under the tree, loop devices
         mnts = subprocess.run(["findmnt", "-rn", "-o", "TARGET"], capture_output=True,
                               text=True).stdout.split()

@@ -12,14 +12,13 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 
-from benchlib import rss_kb, wait_socket  # noqa: E402
+from benchlib import rss_kb, stop_driver, wait_socket  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGETS = {"calls_per_sec@16": 20000, "p99_us@16": 2000, "rss_kb_load": 8192}
@@ -110,13 +109,7 @@ def main():
             with open(args.json, "w") as f:
                 json.dump(results, f, indent=2)
     finally:
-        if proc:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_driver(proc, timeout=10)
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
 

@@ -206,6 +206,22 @@ static void backing_path(const node_volume *nv, char *buf, size_t len)
 	snprintf(buf, len, "%s/volumes/%s%s", nv->p->root, nv->v.id, nv->image ? ".img" : "");
 }
 
+/* lookup() without failing the call: 0, or < 0 when the volume or its
+ * pool is not there (the caller goes on without knowing it). */
+static int volume_find(csi_driver *drv, const char *id, node_volume *nv)
+{
+	memset(nv, 0, sizeof(*nv));
+	if (registry_volume_get(store_registry(drv->store), id, &nv->v) < 0)
+		return -ENOENT;
+	nv->p = store_pool_find(drv->store, nv->v.pool);
+	if (!nv->p) {
+		reg_volume_clear(&nv->v);
+		return -ENOENT;
+	}
+	nv->image = !strcmp(nv->p->ops->backend, "image");
+	return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* staging                                                             */
 
@@ -398,18 +414,27 @@ static int ro_view_attach(const char *dev, char *ret, size_t len)
 	return r < 0 ? r : 0;
 }
 
-/* Detaches the read-only view of dev, if there is one. */
-static int ro_view_detach(const char *dev)
+/* The read-only view stacked on dev: 0 and its path, -ENOENT without one
+ * (or without dev), or -errno. */
+static int ro_view_find(const char *dev, char *view, size_t len)
 {
-	char view[64];
 	int fd = open(dev, O_RDONLY | O_CLOEXEC);
 	int r;
 
 	if (fd < 0)
-		return errno == ENOENT || errno == ENXIO ? 0 : -errno;
-	r = sys_loop_find(fd, view, sizeof(view));
+		return -errno;
+	r = sys_loop_find(fd, view, len);
 	close(fd);
-	if (r == -ENOENT)
+	return r < 0 ? r : 0;
+}
+
+/* Detaches the read-only view of dev, if there is one. */
+static int ro_view_detach(const char *dev)
+{
+	char view[64];
+	int r = ro_view_find(dev, view, sizeof(view));
+
+	if (r == -ENOENT || r == -ENXIO)
 		return 0;
 	if (r < 0)
 		return r;
@@ -421,21 +446,32 @@ static int ro_view_detach(const char *dev)
 static int ro_view_refresh(const char *dev)
 {
 	char view[64];
-	int fd = open(dev, O_RDONLY | O_CLOEXEC);
-	int r;
+	int r = ro_view_find(dev, view, sizeof(view));
 
-	if (fd < 0)
-		return -errno;
-	r = sys_loop_find(fd, view, sizeof(view));
-	close(fd);
 	if (r == -ENOENT)
 		return 0;
 	return r < 0 ? r : sys_loop_refresh_capacity(view);
 }
 
-/* Is the top mount at path this volume's: its file system (the loop
- * device's), its directory or subvolume, or for raw block its device node
- * or read-only view? Only such mounts are ours to replace or remove. */
+/* Is the device node statted as t the block device at dev? */
+static bool same_node(const struct stat *t, const char *dev)
+{
+	struct stat w;
+
+	return S_ISBLK(t->st_mode) && stat(dev, &w) == 0 && t->st_rdev == w.st_rdev;
+}
+
+/* Is the device node statted as t the read-only view of dev? */
+static bool is_ro_view(const struct stat *t, const char *dev)
+{
+	char view[64];
+
+	return ro_view_find(dev, view, sizeof(view)) == 0 && same_node(t, view);
+}
+
+/* Is the top mount at path this volume's: the file system on its loop
+ * device, its directory or subvolume, or for raw block its device node or
+ * read-only view? Only such mounts are ours to replace or remove. */
 static bool mount_is_volumes(const node_volume *nv, const reg_stage *rs, const char *path)
 {
 	struct stat t, w;
@@ -443,19 +479,8 @@ static bool mount_is_volumes(const node_volume *nv, const reg_stage *rs, const c
 
 	if (stat(path, &t) < 0)
 		return false;
-	if (rs->block) {
-		char view[64];
-		int fd, r;
-		if (!S_ISBLK(t.st_mode) || !*rs->device)
-			return false;
-		if (stat(rs->device, &w) == 0 && t.st_rdev == w.st_rdev)
-			return true;
-		if ((fd = open(rs->device, O_RDONLY | O_CLOEXEC)) < 0)
-			return false;
-		r = sys_loop_find(fd, view, sizeof(view));
-		close(fd);
-		return r >= 0 && stat(view, &w) == 0 && t.st_rdev == w.st_rdev;
-	}
+	if (rs->block)
+		return *rs->device && (same_node(&t, rs->device) || is_ro_view(&t, rs->device));
 	if (nv->image)
 		return *rs->device && stat(rs->device, &w) == 0 && t.st_dev == w.st_rdev;
 	backing_path(nv, backing, sizeof(backing));
@@ -468,22 +493,15 @@ static bool mount_is_volumes(const node_volume *nv, const reg_stage *rs, const c
 static bool publish_intact(const node_volume *nv, const reg_stage *rs, const char *target,
 			   const sys_mount_info *mi, bool readonly)
 {
-	struct stat t, want;
-	char view[64];
-	int fd, r;
+	struct stat t;
 
 	if (!mount_is_volumes(nv, rs, target))
 		return false;
-	if (!readonly)
-		return !rs->block || (stat(target, &t) == 0 && stat(rs->device, &want) == 0 &&
-				      t.st_rdev == want.st_rdev);
 	if (!rs->block)
-		return mi->readonly;
-	if (stat(target, &t) < 0 || (fd = open(rs->device, O_RDONLY | O_CLOEXEC)) < 0)
+		return !readonly || mi->readonly;
+	if (stat(target, &t) < 0)
 		return false;
-	r = sys_loop_find(fd, view, sizeof(view));
-	close(fd);
-	return r >= 0 && stat(view, &want) == 0 && t.st_rdev == want.st_rdev;
+	return readonly ? is_ro_view(&t, rs->device) : same_node(&t, rs->device);
 }
 
 static int do_stage(csi_driver *drv, rpc_call *call, node_volume *nv, const char *staging,
@@ -721,13 +739,10 @@ static int do_unstage(csi_driver *drv, rpc_call *call, const char *volume_id, co
 		/* ours only: what else is mounted there stays (and stops us) */
 		char backing[4200] = "";
 		node_volume nv;
-		memset(&nv, 0, sizeof(nv));
-		if (registry_volume_get(reg, volume_id, &nv.v) == 0 &&
-		    (nv.p = store_pool_find(drv->store, nv.v.pool))) {
-			nv.image = !strcmp(nv.p->ops->backend, "image");
+		if (volume_find(drv, volume_id, &nv) == 0) {
 			backing_path(&nv, backing, sizeof(backing));
+			reg_volume_clear(&nv.v);
 		}
-		reg_volume_clear(&nv.v);
 		for (int i = 0; i < 8 && sys_mount_find(rs.staging_path, &(sys_mount_info){ 0 }) == 0; i++) {
 			if (*backing &&
 			    !mounted_from(rs.staging_path, *rs.device ? rs.device : NULL, backing)) {
@@ -805,6 +820,21 @@ static void node_unstage(rpc_call *call, const ProtobufCMessage *reqm, void *pay
 
 /* ------------------------------------------------------------------ */
 /* publishing                                                          */
+
+/* After an unpublish (or a failed publish): a block volume without publishes needs no view. */
+static void release_ro_view(registry *reg, const char *volume_id)
+{
+	reg_stage rs = { 0 };
+	size_t pubs = 1;
+	int r;
+
+	if (registry_stage_get(reg, volume_id, &rs) == 0 && rs.block && *rs.device &&
+	    registry_node_publish_count(reg, volume_id, &pubs) == 0 && pubs == 0 &&
+	    (r = ro_view_detach(rs.device)) < 0)
+		log_warn("node: cannot detach the read-only view of %s: %s", rs.device,
+			 strerror(-r));
+	reg_stage_clear(&rs);
+}
 
 static int do_publish(csi_driver *drv, rpc_call *call, const node_volume *nv, const char *target,
 		      bool readonly)
@@ -901,6 +931,7 @@ static int do_publish(csi_driver *drv, rpc_call *call, const node_volume *nv, co
 		r = sys_mount_bind(source, target, readonly, MS_NOSUID | (rs.block ? 0 : MS_NODEV));
 	if (r < 0) {
 		registry_node_publish_remove(reg, volume_id, target);
+		release_ro_view(reg, volume_id);
 		rpc_call_fail(call, DV_INTERNAL, "bind-mounting %s on %s: %s", source, target,
 			      strerror(-r));
 		reg_stage_clear(&rs);
@@ -909,21 +940,6 @@ static int do_publish(csi_driver *drv, rpc_call *call, const node_volume *nv, co
 	log_info("node: published volume %s at %s%s", volume_id, target, readonly ? " (ro)" : "");
 	reg_stage_clear(&rs);
 	return 0;
-}
-
-/* After an unpublish: a block volume without publishes needs no view. */
-static void release_ro_view(registry *reg, const char *volume_id)
-{
-	reg_stage rs = { 0 };
-	size_t pubs = 1;
-	int r;
-
-	if (registry_stage_get(reg, volume_id, &rs) == 0 && rs.block && *rs.device &&
-	    registry_node_publish_count(reg, volume_id, &pubs) == 0 && pubs == 0 &&
-	    (r = ro_view_detach(rs.device)) < 0)
-		log_warn("node: cannot detach the read-only view of %s: %s", rs.device,
-			 strerror(-r));
-	reg_stage_clear(&rs);
 }
 
 static int do_unpublish(csi_driver *drv, rpc_call *call, const char *volume_id, const char *target)
@@ -946,14 +962,8 @@ static int do_unpublish(csi_driver *drv, rpc_call *call, const char *volume_id, 
 	/* What the volume is, to tell its mounts from someone else's. */
 	node_volume nv;
 	reg_stage rs = { 0 };
-	bool known = false;
-	memset(&nv, 0, sizeof(nv));
-	if (registry_volume_get(reg, volume_id, &nv.v) == 0 &&
-	    (nv.p = store_pool_find(drv->store, nv.v.pool)) &&
-	    registry_stage_get(reg, volume_id, &rs) == 0) {
-		nv.image = !strcmp(nv.p->ops->backend, "image");
-		known = true;
-	}
+	bool known = volume_find(drv, volume_id, &nv) == 0 &&
+		     registry_stage_get(reg, volume_id, &rs) == 0;
 	for (int i = 0; i < 8 && sys_mount_find(target, &(sys_mount_info){ 0 }) == 0; i++) {
 		struct stat top;
 		/* a device node bound at a raw block target is the one we bound,

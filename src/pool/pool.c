@@ -217,11 +217,51 @@ int pool_round_size(const pool *p, uint64_t required, uint64_t limit, const char
 	return 0;
 }
 
+/* The config's options for p: each known, each valid, or -EINVAL. */
+static int apply_options(pool *p, const dv_pool_config *cfg, dv_status *err)
+{
+	/* A typo must not silently change how a pool behaves. */
+	static const char *const known[] = { "overcommit", "fsType", "tier", "directIO" };
+	const size_t n_known = sizeof(known) / sizeof(known[0]);
+	const char *oc;
+
+	for (size_t i = 0; i < cfg->n_options; i++) {
+		size_t k = 0;
+		while (k < n_known && strcmp(cfg->options[i].key, known[k]))
+			k++;
+		if (k == n_known)
+			return dv_fail(err, -EINVAL, DV_INVALID_ARGUMENT,
+				       "pool %s: unknown option '%s' (known: overcommit, fsType, tier, "
+				       "directIO)", cfg->name, cfg->options[i].key);
+	}
+	p->direct_io = true;
+	if ((oc = pool_option(cfg, "directIO"))) {
+		if (strcmp(oc, "true") && strcmp(oc, "false"))
+			return dv_fail(err, -EINVAL, DV_INVALID_ARGUMENT,
+				       "pool %s: directIO must be true or false", cfg->name);
+		p->direct_io = !strcmp(oc, "true");
+	}
+	if ((oc = pool_option(cfg, "overcommit"))) {
+		char *end;
+		double v = strtod(oc, &end);
+		if (*end || !(v >= 1.0 && v <= 100.0))
+			return dv_fail(err, -EINVAL, DV_INVALID_ARGUMENT,
+				       "pool %s: overcommit must be a number from 1.0 to 100", cfg->name);
+		p->overcommit = v;
+	}
+	if ((oc = pool_option(cfg, "fsType"))) {
+		if (strcmp(oc, "ext4") && strcmp(oc, "xfs"))
+			return dv_fail(err, -EINVAL, DV_INVALID_ARGUMENT,
+				       "pool %s: fsType must be ext4 or xfs", cfg->name);
+		snprintf(p->default_fs, sizeof(p->default_fs), "%s", oc);
+	}
+	return 0;
+}
+
 int pool_open(pool **ret, const dv_pool_config *cfg, dv_status *err)
 {
 	const pool_ops *ops = NULL;
 	pool *p;
-	const char *oc;
 	int r;
 
 	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
@@ -246,49 +286,10 @@ int pool_open(pool **ret, const dv_pool_config *cfg, dv_status *err)
 		pool_close(p);
 		return -ENOMEM;
 	}
-	/* A typo must not silently change how a pool behaves. */
-	static const char *const known[] = { "overcommit", "fsType", "tier", "directIO" };
-	for (size_t i = 0; i < cfg->n_options; i++) {
-		size_t k = 0;
-		while (k < sizeof(known) / sizeof(known[0]) && strcmp(cfg->options[i].key, known[k]))
-			k++;
-		if (k == sizeof(known) / sizeof(known[0])) {
-			dv_status_set(err, DV_INVALID_ARGUMENT,
-				      "pool %s: unknown option '%s' (known: overcommit, fsType, tier, "
-				      "directIO)", cfg->name, cfg->options[i].key);
-			pool_close(p);
-			return -EINVAL;
-		}
-	}
-	p->direct_io = true;
-	if ((oc = pool_option(cfg, "directIO"))) {
-		if (strcmp(oc, "true") && strcmp(oc, "false")) {
-			dv_status_set(err, DV_INVALID_ARGUMENT, "pool %s: directIO must be true or false",
-				      cfg->name);
-			pool_close(p);
-			return -EINVAL;
-		}
-		p->direct_io = !strcmp(oc, "true");
-	}
-	if ((oc = pool_option(cfg, "overcommit"))) {
-		char *end;
-		double v = strtod(oc, &end);
-		if (*end || !(v >= 1.0 && v <= 100.0)) {
-			dv_status_set(err, DV_INVALID_ARGUMENT,
-				      "pool %s: overcommit must be a number from 1.0 to 100", cfg->name);
-			pool_close(p);
-			return -EINVAL;
-		}
-		p->overcommit = v;
-	}
-	if ((oc = pool_option(cfg, "fsType"))) {
-		if (strcmp(oc, "ext4") && strcmp(oc, "xfs")) {
-			dv_status_set(err, DV_INVALID_ARGUMENT, "pool %s: fsType must be ext4 or xfs",
-				      cfg->name);
-			pool_close(p);
-			return -EINVAL;
-		}
-		snprintf(p->default_fs, sizeof(p->default_fs), "%s", oc);
+	r = apply_options(p, cfg, err);
+	if (r < 0) {
+		pool_close(p);
+		return r;
 	}
 	p->root_fd = open(cfg->root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (p->root_fd < 0) {

@@ -230,6 +230,17 @@ def test_controller_publish_and_unpublish_replies_lost(env, csi):
 # Node calls
 
 
+def node_vol(env, c, where, stage=True):
+    """A created, ControllerPublished (and staged) volume, as the kubelet
+    finds it before the Node call under test."""
+    vol = Vol(env, c, where)
+    vol.create()
+    vol.cpublish()
+    if stage:
+        ok(vol.stage)
+    return vol
+
+
 def staged_once(env, vol):
     if vol.image:
         assert len(losetup_j(env.image(vol.pool, vol.id))) == 1, "not exactly one loop device"
@@ -252,9 +263,7 @@ def usable(vol, t):
 @pytest.mark.parametrize("where", ALL + ["block"])
 def test_stage_reply_lost(env, csi, where):
     c = env.client(csi)
-    vol = Vol(env, c, where)
-    vol.create()
-    vol.cpublish()
+    vol = node_vol(env, c, where, stage=False)
     vol.staging = env.staging(vol.id, vol.block)
     c = crash_before_reply(env, csi, NODE + "NodeStageVolume", lambda cc: vol.stage(cc))
     ok(vol.stage, c)
@@ -269,10 +278,7 @@ def test_stage_reply_lost(env, csi, where):
 @pytest.mark.parametrize("where", ALL + ["block"])
 def test_publish_and_unpublish_replies_lost(env, csi, where):
     c = env.client(csi)
-    vol = Vol(env, c, where)
-    vol.create()
-    vol.cpublish()
-    ok(vol.stage)
+    vol = node_vol(env, c, where)
     t = vol.new_target()
     c = crash_before_reply(env, csi, NODE + "NodePublishVolume", lambda cc: vol.publish(t, cc))
     ok(vol.publish, t, c)
@@ -291,10 +297,7 @@ def test_publish_and_unpublish_replies_lost(env, csi, where):
 @pytest.mark.parametrize("where", ALL + ["block"])
 def test_unstage_reply_lost(env, csi, where):
     c = env.client(csi)
-    vol = Vol(env, c, where)
-    vol.create()
-    vol.cpublish()
-    ok(vol.stage)
+    vol = node_vol(env, c, where)
     c = crash_before_reply(env, csi, NODE + "NodeUnstageVolume",
                            lambda cc: cc.unstage(vol.id, vol.staging))
     assert mount_count(vol.staging) == 0 and not vol.loops()
@@ -308,10 +311,7 @@ def test_unstage_reply_lost(env, csi, where):
 @pytest.mark.parametrize("where", ["img-xfs", "block"])
 def test_node_expand_reply_lost(env, csi, where):
     c = env.client(csi)
-    vol = Vol(env, c, where)
-    vol.create()
-    vol.cpublish()
-    ok(vol.stage)
+    vol = node_vol(env, c, where)
     t = vol.new_target()
     ok(vol.publish, t)
     want = vol.size + 64 * MIB
@@ -327,7 +327,6 @@ def test_node_expand_reply_lost(env, csi, where):
         assert total == want
     else:
         assert total >= before + 60 * MIB, f"the file system did not grow: {before} -> {total}"
-    if not vol.block:
         usable(vol, t)
     staged_once(env, vol)
     vol.teardown(c)
