@@ -1,0 +1,2 @@
+/* patch.c - see patch.h. */
+#include "patch.h"

@@ -1,0 +1,2 @@
+/* schema.c - see schema.h. */
+#include "schema.h"

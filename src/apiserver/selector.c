@@ -1,0 +1,2 @@
+/* selector.c - see selector.h. */
+#include "selector.h"

@@ -1,0 +1,2 @@
+/* table.c - see table.h. */
+#include "table.h"
