@@ -436,7 +436,7 @@ int dv_objstore_write(dv_objstore *st, dv_os_write *w)
 		return w->result = -ESHUTDOWN;
 	}
 	if (st->queue_tail)
-		st->queue_tail->next_ = (struct dv_os_write *)w;
+		st->queue_tail->next_ = w;
 	else
 		st->queue_head = w;
 	st->queue_tail = w;

@@ -63,7 +63,7 @@ typedef enum { DV_OS_CREATE, DV_OS_UPDATE, DV_OS_DELETE } dv_os_op;
  * metadata.resourceVersion. On success rv and body (the stored text,
  * malloc'd, the caller frees it) are filled.
  */
-typedef struct {
+typedef struct dv_os_write {
 	dv_os_op op;
 	const char *res, *ns, *name;
 	uint64_t expect_rv;

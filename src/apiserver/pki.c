@@ -196,8 +196,7 @@ static int generate(dv_pki *pki, char **ca_key_pem)
 	    (r = gnutls_x509_crt_set_basic_constraints(ca, 1, -1)) < 0 ||
 	    (r = gnutls_x509_crt_set_key_usage(ca, GNUTLS_KEY_KEY_CERT_SIGN |
 						       GNUTLS_KEY_CRL_SIGN |
-						       GNUTLS_KEY_DIGITAL_SIGNATURE)) < 0 ||
-	    (r = gnutls_x509_crt_set_subject_key_id(ca, "\x01", 1)) < 0)
+						       GNUTLS_KEY_DIGITAL_SIGNATURE)) < 0)
 		goto out;
 	{
 		unsigned char id[20];

@@ -61,6 +61,11 @@ void dv_validate_status_update(const dv_validate_env *env, const char *group,
 			       const char *kind, const json_t *obj, const json_t *old,
 			       json_t *causes);
 
+/* The message of a 422 Invalid Status, as kube-apiserver words it:
+ * `PersistentVolumeClaim "x" is invalid: [spec.accessModes: Required value, ...]`
+ * (malloc'd). */
+char *dv_invalid_message(const char *kind, const char *name, const json_t *causes);
+
 /* Appends one cause. For use by the API server's own checks too. */
 void dv_cause_add(json_t *causes, const char *reason, const char *field, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

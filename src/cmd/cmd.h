@@ -5,5 +5,6 @@
 #define EXIT_USAGE 64
 
 int cmd_driver(int argc, char **argv);
+int cmd_apiserver(int argc, char **argv);
 
 #endif

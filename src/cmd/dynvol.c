@@ -13,6 +13,7 @@ static void usage(FILE *f)
 	      "\n"
 	      "Commands:\n"
 	      "  driver      run the CSI driver (Identity, Controller, Node services)\n"
+	      "  apiserver   run the embedded Kubernetes API server (kubectl works against it)\n"
 	      "\n"
 	      "Options:\n"
 	      "  -h, --help     show this help\n"
@@ -38,6 +39,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "driver") == 0)
 		return cmd_driver(argc - 1, argv + 1);
+	if (strcmp(argv[1], "apiserver") == 0)
+		return cmd_apiserver(argc - 1, argv + 1);
 	fprintf(stderr, "dynvol: unknown command '%s'\n", argv[1]);
 	usage(stderr);
 	return 64;
