@@ -10,7 +10,7 @@
  *    asked for -o wide;
  *  - custom resources: apiextensions' tableconvertor over the CRD version's
  *    additionalPrinterColumns (Name first, then the CRD's columns; a CRD
- *    version without columns gets one "Age" date column), with the JSONPath
+ *    version without columns shows one "Age" date column), with the JSONPath
  *    subset CRDs use. VolumeSnapshot, VolumeSnapshotContent and
  *    VolumeSnapshotClass are CRDs upstream (kubernetes-csi/external-
  *    snapshotter); dynvol serves them built in, with those CRDs' columns;
