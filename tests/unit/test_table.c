@@ -959,6 +959,92 @@ static void test_include_modes(void **state)
 	json_decref(obj);
 }
 
+/* ---- allocation failures ---- */
+
+static long alloc_budget = -1; /* allocations left before one fails; -1: no limit */
+static long alloc_failed;
+
+static void *budget_malloc(size_t n)
+{
+	if (alloc_budget == 0) {
+		alloc_failed++;
+		return NULL;
+	}
+	if (alloc_budget > 0)
+		alloc_budget--;
+	return malloc(n);
+}
+
+/* Each of jansson's allocations in dv_table_build fails in turn: the build
+ * returns NULL, or a whole Table, and frees what it took either way (the
+ * ASan build's leak check sees the rest). */
+static void expect_survives_failures(const char *group, const char *kind, const json_t *cols,
+				     const json_t *items)
+{
+	json_t *ref = dv_table_build(group, kind, cols, items, NULL, DV_TABLE_INCLUDE_METADATA,
+				     now_ts());
+	long n;
+
+	assert_non_null(ref);
+	for (n = 0;; n++) {
+		json_t *t;
+
+		alloc_failed = 0;
+		alloc_budget = n;
+		json_set_alloc_funcs(budget_malloc, free);
+		t = dv_table_build(group, kind, cols, items, NULL, DV_TABLE_INCLUDE_METADATA, now_ts());
+		json_set_alloc_funcs(malloc, free);
+		alloc_budget = -1;
+		if (!alloc_failed) {
+			assert_non_null(t);
+			assert_true(json_equal(t, ref));
+			json_decref(t);
+			break;
+		}
+		if (t)
+			fprintf(stderr, "%s: allocation %ld failed, yet a Table came back\n", kind, n);
+		assert_null(t);
+	}
+	assert_true(n > 10);
+	json_decref(ref);
+}
+
+static void test_allocation_failures(void **state)
+{
+	json_t *pods = jf("[{'metadata':{'name':'web','creationTimestamp':'%s','labels':{'a':'b'}},"
+			  "'spec':{'nodeName':'n','initContainers':[{'name':'i'}],"
+			  "'containers':[{'name':'a'}]},'status':{'phase':'Succeeded',"
+			  "'initContainerStatuses':[{'name':'i','state':{'terminated':{'exitCode':0}}}],"
+			  "'containerStatuses':[{'name':'a','restartCount':2,'lastState':"
+			  "{'terminated':{'finishedAt':'%s'}},'state':{'terminated':"
+			  "{'exitCode':0,'reason':'Completed'}}}]}}]",
+			  ago(100), ago(50));
+	json_t *nodes = jf("[{'metadata':{'name':'n','labels':{'node-role.kubernetes.io/a':'',"
+			   "'node-role.kubernetes.io/b':''}},'status':{'conditions':"
+			   "[{'type':'Ready','status':'True'}]}}]");
+	json_t *events = jf("[{'metadata':{'name':'e'},'involvedObject':{'kind':'Pod','name':'p'},"
+			    "'message':' m ','source':{'component':'c','host':'h'}}]");
+	json_t *cols = jf("[{'name':'R','type':'string','jsonPath':'.c[?(@.t==\\'x\\')].s'},"
+			  "{'name':'L','type':'string','jsonPath':'.l'},"
+			  "{'name':'D','type':'date','jsonPath':'.metadata.creationTimestamp'}]");
+	json_t *crs = jf("[{'metadata':{'name':'w'},'c':[{'t':'x','s':'ok'}],'l':{'k':[1,2]}}]");
+	json_t *pvs = jf("[{'metadata':{'name':'pv'},'spec':{'capacity':{'storage':'1024Mi'},"
+			 "'claimRef':{'namespace':'ns','name':'c'}}}]");
+
+	expect_survives_failures("", "Pod", NULL, pods);
+	expect_survives_failures("", "Node", NULL, nodes);
+	expect_survives_failures("", "Event", NULL, events);
+	expect_survives_failures("", "PersistentVolume", NULL, pvs);
+	expect_survives_failures("example.com", "Widget", cols, crs);
+	expect_survives_failures("snapshot.storage.k8s.io", "VolumeSnapshot", NULL, crs);
+	json_decref(pods);
+	json_decref(nodes);
+	json_decref(events);
+	json_decref(cols);
+	json_decref(crs);
+	json_decref(pvs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -986,6 +1072,7 @@ int main(void)
 		cmocka_unit_test(test_crd_columns),
 		cmocka_unit_test(test_crd_columns_edge),
 		cmocka_unit_test(test_include_modes),
+		cmocka_unit_test(test_allocation_failures),
 	};
 	int fds = testutil_count_open_fds();
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
