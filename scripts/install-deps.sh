@@ -10,7 +10,7 @@ libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler
 protobuf-compiler libprotobuf-dev
 libsqlite3-dev libjansson-dev libyaml-dev libcurl4-openssl-dev
 libmicrohttpd-dev libmount-dev libblkid-dev libcmocka-dev
-python3 python3-pytest python3-grpcio python3-protobuf python3-matplotlib
+python3 python3-pytest python3-grpcio python3-protobuf python3-matplotlib python3-yaml
 golang-go golang-google-grpc-dev golang-google-protobuf-dev
 protoc-gen-go-grpc golang-goprotobuf-dev
 e2fsprogs xfsprogs btrfs-progs util-linux mount fio

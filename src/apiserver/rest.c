@@ -1138,6 +1138,13 @@ static bool tracks_generation(const dv_resource *res)
 
 static json_t *body_json(const dv_rest_req *req, const target *t, dv_rest_resp *resp)
 {
+	const char *ct = req->content_type ? req->content_type : "application/json";
+	if (strncmp(ct, "application/json", 16) != 0 && strncmp(ct, "*/*", 3) != 0) {
+		reply_error(resp, 415, "UnsupportedMediaType", NULL,
+			    "the body of the request was in an unknown format - accepted media types "
+			    "include: application/json");
+		return NULL;
+	}
 	if (!req->body || req->body_len == 0) {
 		reply_error(resp, 400, "BadRequest", NULL, "the request body is empty");
 		return NULL;
