@@ -24,6 +24,8 @@
 
 #define STACK_SIZE (512 * 1024)
 #define IDLE_TIMEOUT_S 300
+/* Past this, an oversized body is not even read to its end. */
+#define DISCARD_MAX (64u * 1024 * 1024)
 
 struct dv_http {
 	struct MHD_Daemon *d;
@@ -37,6 +39,7 @@ typedef struct {
 	dv_buf body;
 	bool too_big;
 	bool rejected; /* a response was queued before the body was read */
+	size_t seen;   /* body bytes received, kept or not */
 } req_ctx;
 
 static const char *query_get(void *ctx, const char *key)
@@ -157,11 +160,16 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 			rc->rejected = true;
 			return send_status(c, 401, "Unauthorized", "Unauthorized");
 		}
+		/* An oversized body is read and dropped (up to DISCARD_MAX), so
+		 * the client sees the 413 instead of a connection reset. */
 		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
 		if (cl && strtoull(cl, NULL, 10) > h->max_body) {
-			rc->rejected = true;
-			return send_status(c, 413, "RequestEntityTooLarge",
-					   "the request body is larger than the server accepts");
+			rc->too_big = true;
+			if (strtoull(cl, NULL, 10) > DISCARD_MAX) {
+				rc->rejected = true;
+				return send_status(c, 413, "RequestEntityTooLarge",
+						   "the request body is larger than the server accepts");
+			}
 		}
 		return MHD_YES;
 	}
@@ -172,7 +180,13 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 	if (*upload_size > 0) {
 		if (!rc->too_big && dv_buf_append(&rc->body, upload, *upload_size) < 0)
 			rc->too_big = true;
+		rc->seen += *upload_size;
 		*upload_size = 0;
+		if (rc->seen > DISCARD_MAX) {
+			rc->rejected = true;
+			return send_status(c, 413, "RequestEntityTooLarge",
+					   "the request body is larger than the server accepts");
+		}
 		return MHD_YES;
 	}
 	if (rc->too_big)

@@ -1136,6 +1136,35 @@ static bool tracks_generation(const dv_resource *res)
 	       strcmp(res->group, "snapshot.storage.k8s.io") == 0;
 }
 
+/* Deepest nesting a request body may have. Objects nest a few levels;
+ * the limit keeps the recursive parser's stack use small and bounded. */
+#define MAX_JSON_DEPTH 256
+
+/* Whether the JSON text nests deeper than MAX_JSON_DEPTH (strings are
+ * skipped, so brackets inside them do not count). */
+static bool too_deep(const char *p, size_t len)
+{
+	int depth = 0;
+	bool in_str = false;
+	for (size_t i = 0; i < len; i++) {
+		char c = p[i];
+		if (in_str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_str = false;
+		} else if (c == '"') {
+			in_str = true;
+		} else if (c == '{' || c == '[') {
+			if (++depth > MAX_JSON_DEPTH)
+				return true;
+		} else if (c == '}' || c == ']') {
+			depth--;
+		}
+	}
+	return false;
+}
+
 static json_t *body_json(const dv_rest_req *req, const target *t, dv_rest_resp *resp)
 {
 	const char *ct = req->content_type ? req->content_type : "application/json";
@@ -1147,6 +1176,11 @@ static json_t *body_json(const dv_rest_req *req, const target *t, dv_rest_resp *
 	}
 	if (!req->body || req->body_len == 0) {
 		reply_error(resp, 400, "BadRequest", NULL, "the request body is empty");
+		return NULL;
+	}
+	if (too_deep(req->body, req->body_len)) {
+		reply_error(resp, 400, "BadRequest", NULL,
+			    "the body of the request nests deeper than %d levels", MAX_JSON_DEPTH);
 		return NULL;
 	}
 	json_error_t je;
@@ -1638,10 +1672,10 @@ static void serve_update(dv_rest *r, const dv_rest_req *req, target *t, dv_rest_
 	json_t *m = meta_of(obj);
 	const char *name = jstr(m, "name");
 	if (!str_eq(name, t->name)) {
-		json_decref(obj);
 		reply_error(resp, 400, "BadRequest", NULL,
 			    "the name of the object (%s) does not match the name on the URL (%s)",
 			    name ? name : "", t->name);
+		json_decref(obj);
 		return;
 	}
 	const char *ns = jstr(m, "namespace");
@@ -1700,6 +1734,11 @@ static void serve_patch(dv_rest *r, const dv_rest_req *req, target *t, dv_rest_r
 		reply_error(resp, 415, "UnsupportedMediaType", NULL,
 			    "strategic merge patch is not supported for custom resources; use "
 			    "application/merge-patch+json");
+		return;
+	}
+	if (req->body && too_deep(req->body, req->body_len)) {
+		reply_error(resp, 400, "BadRequest", NULL,
+			    "the patch nests deeper than %d levels", MAX_JSON_DEPTH);
 		return;
 	}
 	bool status_sub = strcmp(t->sub, "status") == 0;
@@ -1779,7 +1818,9 @@ static int parse_delete_opts(const dv_rest_req *req, json_t **holder, delete_opt
 	*holder = NULL;
 	o->propagation = q(req, "propagationPolicy");
 	if (req->body && req->body_len > 0) {
-		json_t *b = json_loadb(req->body, req->body_len, 0, NULL);
+		json_t *b = too_deep(req->body, req->body_len)
+				    ? NULL
+				    : json_loadb(req->body, req->body_len, 0, NULL);
 		if (!json_is_object(b)) {
 			json_decref(b);
 			reply_error(resp, 400, "BadRequest", NULL, "the body of the request is not a valid DeleteOptions object");

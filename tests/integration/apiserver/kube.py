@@ -112,6 +112,13 @@ class ApiServer:
     def kubectl_json(self, *args):
         return json.loads(self.kubectl(*args, "-o", "json").stdout)
 
+    def list_rv(self, path):
+        """The resourceVersion of a list, read directly (kubectl prints
+        lists as a kind: List without one)."""
+        code, body, _ = self.request("GET", path)
+        assert code == 200, body
+        return body["metadata"]["resourceVersion"]
+
     def connection(self, timeout=30):
         if self.tls:
             return http.client.HTTPSConnection(self.host, self.port, context=self.ctx,
@@ -166,4 +173,6 @@ class WatchStream:
 
 
 def manifest(*docs):
-    return "\n---\n".join(yaml.safe_dump(d) for d in docs)
+    """A manifest for kubectl -f -: a stream of JSON documents, so no value
+    is re-typed by YAML 1.1 rules (an unquoted y is a boolean to kubectl)."""
+    return "\n".join(json.dumps(d) for d in docs)
