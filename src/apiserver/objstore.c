@@ -41,6 +41,8 @@ struct dv_objstore {
 	dv_os_write *queue_head, *queue_tail;
 	bool closing;
 
+	bool nosync;          /* scratch stores only: see dv_objstore_set_durable */
+	bool nosync_applied;
 	uint64_t rv;          /* newest committed */
 	uint64_t commits;
 
@@ -289,7 +291,12 @@ static void *writer_main(void *arg)
 		if (!st->queue_head)
 			st->queue_tail = NULL;
 		uint64_t rv = st->rv;
+		bool nosync = st->nosync;
 		pthread_mutex_unlock(&st->lock);
+		if (nosync != st->nosync_applied) {
+			exec(st->wdb, nosync ? "PRAGMA synchronous=OFF" : "PRAGMA synchronous=FULL");
+			st->nosync_applied = nosync;
+		}
 
 		bool ok = sel && put && del && meta && exec(st->wdb, "BEGIN IMMEDIATE") == 0;
 		size_t done = 0;
@@ -414,6 +421,15 @@ uint64_t dv_objstore_rv(dv_objstore *st)
 	uint64_t rv = st->rv;
 	pthread_mutex_unlock(&st->lock);
 	return rv;
+}
+
+void dv_objstore_set_durable(dv_objstore *st, bool durable)
+{
+	/* The writer owns its connection: it applies the change before its
+	 * next batch. */
+	pthread_mutex_lock(&st->lock);
+	st->nosync = !durable;
+	pthread_mutex_unlock(&st->lock);
 }
 
 uint64_t dv_objstore_commits(dv_objstore *st)

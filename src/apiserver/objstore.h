@@ -21,6 +21,7 @@
 #ifndef DYNVOL_APISERVER_OBJSTORE_H
 #define DYNVOL_APISERVER_OBJSTORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -110,6 +111,10 @@ int dv_objstore_watch(dv_objstore *st, const char *res, const char *ns, uint64_t
 int dv_watch_next(dv_watch *w, int timeout_ms, dv_event **ev, uint64_t *seen_rv);
 void dv_event_release(dv_event *ev);
 void dv_watch_close(dv_watch *w);
+
+/* For scratch stores (fuzzing) only: false turns off the fsync per
+ * commit. Nothing else may call it. */
+void dv_objstore_set_durable(dv_objstore *st, bool durable);
 
 /* Test hook: counts transactions committed (each is one fsync of the WAL). */
 uint64_t dv_objstore_commits(dv_objstore *st);

@@ -1367,8 +1367,8 @@ static void crd_prepare(const target *t, json_t *obj, json_t *causes)
 	char now[32];
 	now_rfc3339(now, sizeof now);
 	json_t *names = json_object_get(spec, "names");
-	json_t *st = json_pack("{s:O, s:[{s:s, s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s, s:s}], s:[]}",
-			       "acceptedNames", names ? names : json_object(), "conditions", "type",
+	json_t *st = json_pack("{s:o, s:[{s:s, s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s, s:s}], s:[]}",
+			       "acceptedNames", names ? json_incref(names) : json_object(), "conditions", "type",
 			       "NamesAccepted", "status", "True", "reason", "NoConflicts",
 			       "message", "no conflicts found", "lastTransitionTime", now, "type",
 			       "Established", "status", "True", "reason", "InitialNamesAccepted",
