@@ -928,6 +928,15 @@ static void stream_event(dv_rest_stream *s, const dv_event *ev)
 	const char *type = ev->type == DV_EV_ADDED ? "ADDED"
 			   : ev->type == DV_EV_MODIFIED ? "MODIFIED"
 							: "DELETED";
+	if (!s->selective && !s->table && !s->res->custom) {
+		/* The common case (controllers' informers): the stored text goes
+		 * out as it is, never parsed per watcher. */
+		dv_buf_appendf(&s->out, "{\"type\":\"%s\",\"object\":", type);
+		dv_buf_appends(&s->out, ev->body);
+		dv_buf_appends(&s->out, "}\n");
+		s->last_sent_ns = dv_now_ns();
+		return;
+	}
 	json_t *obj = json_loads(ev->body, 0, NULL);
 	if (!obj)
 		return;

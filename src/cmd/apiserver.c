@@ -3,6 +3,7 @@
  * its own (dynvol server runs the same inside it).
  */
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +56,13 @@ int cmd_apiserver(int argc, char **argv)
 	};
 	dv_apiserver_config cfg = { .state_dir = DEFAULT_STATE_DIR, .port = 6443 };
 	int c;
+	/* A thread per connection: without a cap, glibc gives each its own
+	 * arena, and fixed thresholds keep large freed blocks (list
+	 * responses) from staying in the heap (the driver does the same; see
+	 * driver.c). */
+	mallopt(M_ARENA_MAX, 2);
+	mallopt(M_MMAP_THRESHOLD, 64 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 128 * 1024);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		char *end;
@@ -126,8 +134,11 @@ int cmd_apiserver(int argc, char **argv)
 	}
 	log_info("apiserver: serving %s; kubeconfig %s/kubeconfig", dv_apiserver_url(a),
 		 cfg.state_dir);
-	while (!stop_requested)
-		pause();
+	/* Freed heap pages go back to the system every few seconds. */
+	while (!stop_requested) {
+		sleep(2);
+		malloc_trim(0);
+	}
 	log_info("apiserver: stopping");
 	dv_apiserver_stop(a);
 	return 0;
