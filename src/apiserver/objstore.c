@@ -565,9 +565,9 @@ int dv_objstore_watch(dv_objstore *st, const char *res, const char *ns, uint64_t
 	if (!w)
 		return -ENOMEM;
 	w->st = st;
-	w->res = strdup(res);
+	w->res = res ? strdup(res) : NULL;
 	w->ns = ns ? strdup(ns) : NULL;
-	if (!w->res || (ns && !w->ns)) {
+	if ((res && !w->res) || (ns && !w->ns)) {
 		dv_watch_close(w);
 		return -ENOMEM;
 	}
@@ -595,7 +595,7 @@ int dv_objstore_watch(dv_objstore *st, const char *res, const char *ns, uint64_t
 
 static bool event_matches(const dv_watch *w, const dv_event *ev)
 {
-	if (ev->rv <= w->from || strcmp(ev->res, w->res) != 0)
+	if (ev->rv <= w->from || (w->res && strcmp(ev->res, w->res) != 0))
 		return false;
 	return !w->ns || strcmp(ev->ns, w->ns) == 0;
 }

@@ -98,7 +98,7 @@ struct dv_event {
 
 typedef struct dv_watch dv_watch;
 
-/* Starts a watch on res (namespace ns or all) delivering events with
+/* Starts a watch on res (all resources when NULL; namespace ns or all) delivering events with
  * rv > from. -ERANGE when events after `from` have already left the
  * history (the caller answers 410 Gone). */
 int dv_objstore_watch(dv_objstore *st, const char *res, const char *ns, uint64_t from,

@@ -240,6 +240,29 @@ dv_resource *dv_resource_find_kind(const char *group, const char *kind)
 	return found;
 }
 
+json_t *dv_resources_store_keys(bool namespaced_only)
+{
+	json_t *keys = json_array();
+	pthread_rwlock_rdlock(&lock);
+	for (size_t i = 0; i < n_table; i++) {
+		dv_resource *r = table[i];
+		if (!r->served || (namespaced_only && !r->namespaced))
+			continue;
+		bool dup = false;
+		size_t j;
+		json_t *k;
+		json_array_foreach(keys, j, k)
+		{
+			if (strcmp(json_string_value(k), r->store_key) == 0)
+				dup = true;
+		}
+		if (!dup)
+			json_array_append_new(keys, json_string(r->store_key));
+	}
+	pthread_rwlock_unlock(&lock);
+	return keys;
+}
+
 bool dv_resource_is_builtin_kind(const char *group, const char *kind)
 {
 	for (size_t i = 0; i < sizeof BUILTINS / sizeof BUILTINS[0]; i++)

@@ -60,6 +60,10 @@ json_t *dv_discovery_aggregated(bool core, const char *api_version);
 json_t *dv_openapi_v3_index(void);
 json_t *dv_openapi_v3_gv(const char *group, const char *version);
 
+/* The store keys of every served resource (namespaced ones only when
+ * namespaced_only), as a new JSON array of strings. */
+json_t *dv_resources_store_keys(bool namespaced_only);
+
 /* Kinds that are built in: these are the API server's own. */
 bool dv_resource_is_builtin_kind(const char *group, const char *kind);
 

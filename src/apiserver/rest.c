@@ -2047,29 +2047,80 @@ static void serve_resource(dv_rest *r, const dv_rest_req *req, target *t, dv_res
 }
 
 /* Garbage collection ------------------------------------------------------
- * One background pass, run when objects were deleted (and every few
- * seconds): dependents whose owners are all gone are deleted (background
- * propagation); owners waiting in foregroundDeletion go once their
- * blocking dependents are gone; "orphan" owners have their dependents'
- * ownerReferences removed; terminating namespaces are emptied and then
- * removed. */
+ * A background thread that follows every change (one watch over all
+ * resources) and keeps an index from owner uid to the keys of the objects
+ * that name it in their ownerReferences. Work is event-driven, never a
+ * scan of the store:
+ *  - an owner deleted: its dependents whose owners are all gone are
+ *    deleted (background propagation);
+ *  - an owner terminating with foregroundDeletion: its dependents are
+ *    deleted, then its finalizer is removed; with orphan: the dependents
+ *    lose the reference, then the finalizer goes;
+ *  - a namespace terminating: its objects are deleted, then it goes.
+ * The index is rebuilt from one scan at start and whenever the watch falls
+ * behind the history. */
+
+#define GC_TICK_MS 200
 
 typedef struct {
-	json_t *objs; /* [res_key, ns, name, object] */
-} scan_ctx;
+	dv_rest *r;
+	json_t *deps;        /* owner uid -> { key: true } */
+	json_t *pending;     /* key -> true: owners waiting for their dependents */
+	json_t *terminating; /* namespace -> true */
+} gc_state;
 
-static int scan_each(void *vctx, const char *ns, const char *name, const char *body, size_t len)
+/* key: "<store key>\x1f<namespace>\x1f<name>" */
+static void gc_key(char *buf, size_t len, const char *res, const char *ns, const char *name)
 {
-	scan_ctx *c = vctx;
-	json_t *obj = json_loadb(body, len, 0, NULL);
-	if (!obj)
-		return 0;
-	json_t *m = json_object_get(obj, "metadata");
-	if (json_array_size(json_object_get(m, "ownerReferences")) > 0 ||
-	    json_object_get(m, "deletionTimestamp"))
-		json_array_append(c->objs, obj);
-	json_decref(obj);
-	return 0;
+	snprintf(buf, len, "%s\x1f%s\x1f%s", res, ns ? ns : "", name);
+}
+
+static bool gc_split(const char *key, char *res, char *ns, char *name, size_t len)
+{
+	const char *a = strchr(key, '\x1f');
+	const char *b = a ? strchr(a + 1, '\x1f') : NULL;
+	if (!a || !b || (size_t)(a - key) >= len || (size_t)(b - a - 1) >= len || strlen(b + 1) >= len)
+		return false;
+	snprintf(res, len, "%.*s", (int)(a - key), key);
+	snprintf(ns, len, "%.*s", (int)(b - a - 1), a + 1);
+	snprintf(name, len, "%s", b + 1);
+	return true;
+}
+
+static void gc_index(gc_state *g, const char *key, const json_t *obj, bool add)
+{
+	size_t i;
+	json_t *ref;
+	json_array_foreach(json_object_get(json_object_get(obj, "metadata"), "ownerReferences"), i, ref)
+	{
+		const char *uid = jstr(ref, "uid");
+		if (!uid)
+			continue;
+		json_t *set = json_object_get(g->deps, uid);
+		if (add) {
+			if (!set) {
+				set = json_object();
+				json_object_set_new(g->deps, uid, set);
+			}
+			json_object_set_new(set, key, json_true());
+		} else if (set) {
+			json_object_del(set, key);
+			if (json_object_size(set) == 0)
+				json_object_del(g->deps, uid);
+		}
+	}
+}
+
+static bool has_finalizer(const json_t *obj, const char *f)
+{
+	size_t i;
+	json_t *v;
+	json_array_foreach(json_object_get(json_object_get(obj, "metadata"), "finalizers"), i, v)
+	{
+		if (str_eq(json_string_value(v), f))
+			return true;
+	}
+	return false;
 }
 
 static dv_resource *resource_of(const json_t *obj)
@@ -2086,272 +2137,372 @@ static dv_resource *resource_of(const json_t *obj)
 	return dv_resource_find_kind(group, kind);
 }
 
-/* Whether the owner named by ref (in namespace ns) exists with ref's uid. */
-static bool owner_exists(dv_rest *r, const json_t *ref, const char *ns, json_t **owner)
+/* Notes what an object means to the collector (it exists in this state). */
+static void gc_note(gc_state *g, const char *key, const json_t *obj)
+{
+	if (!being_deleted(obj))
+		return;
+	if (str_eq(jstr(obj, "kind"), "Namespace") && str_eq(jstr(obj, "apiVersion"), "v1"))
+		json_object_set_new(g->terminating, jstr(json_object_get(obj, "metadata"), "name"),
+				    json_true());
+	if (has_finalizer(obj, "foregroundDeletion") || has_finalizer(obj, "orphan"))
+		json_object_set_new(g->pending, key, json_true());
+}
+
+static const dv_rest_req GC_REQ = { .method = "DELETE", .path = "" };
+
+static json_t *gc_load(gc_state *g, const char *key, target *t)
+{
+	char res[256], ns[256], name[256];
+	memset(t, 0, sizeof *t);
+	if (!gc_split(key, res, ns, name, sizeof res))
+		return NULL;
+	char *body = NULL;
+	if (dv_objstore_get(g->r->st, res, ns, name, &body, NULL) < 0)
+		return NULL;
+	json_t *obj = json_loads(body, 0, NULL);
+	free(body);
+	t->res = obj ? resource_of(obj) : NULL;
+	if (!t->res) {
+		json_decref(obj);
+		return NULL;
+	}
+	snprintf(t->ns, sizeof t->ns, "%s", ns);
+	t->has_ns = t->res->namespaced;
+	snprintf(t->name, sizeof t->name, "%s", name);
+	return obj;
+}
+
+/* The owner named by ref (in namespace ns), if it exists with ref's uid. */
+static json_t *gc_owner(dv_rest *r, const json_t *ref, const char *ns)
 {
 	dv_resource *res = resource_of(ref);
-	*owner = NULL;
 	if (!res)
-		return false;
+		return NULL;
 	char *body = NULL;
 	int rc = dv_objstore_get(r->st, res->store_key, res->namespaced ? ns : "",
 				 jstr(ref, "name") ? jstr(ref, "name") : "", &body, NULL);
 	dv_resource_release(res);
 	if (rc < 0)
-		return false;
+		return NULL;
 	json_t *o = json_loads(body, 0, NULL);
 	free(body);
 	if (!str_eq(jstr(json_object_get(o, "metadata"), "uid"), jstr(ref, "uid"))) {
 		json_decref(o);
-		return false;
+		return NULL;
 	}
-	*owner = o;
-	return true;
+	return o;
 }
 
-static void gc_target(const json_t *obj, target *t)
+/* Rewrites an object through the update path (finalizers, ownerRefs). */
+static void gc_store(dv_rest *r, const target *t, const json_t *old, json_t *next)
 {
-	memset(t, 0, sizeof *t);
-	t->res = resource_of(obj);
-	json_t *m = json_object_get(obj, "metadata");
-	snprintf(t->ns, sizeof t->ns, "%s", jstr(m, "namespace") ? jstr(m, "namespace") : "");
-	t->has_ns = t->res && t->res->namespaced;
-	snprintf(t->name, sizeof t->name, "%s", jstr(m, "name") ? jstr(m, "name") : "");
-}
-
-static const dv_rest_req GC_REQ = { .method = "DELETE", .path = "" };
-
-/* Rewrites one object through the update path (finalizers, ownerRefs). */
-static void gc_store(dv_rest *r, const target *t, json_t *next)
-{
-	uint64_t rv = 0;
-	json_t *old = load_obj(r, t, t->name, &rv);
-	if (!old)
-		return;
 	dv_rest_resp resp;
 	memset(&resp, 0, sizeof resp);
-	store_update(r, &GC_REQ, t, old, obj_rv(next) ? obj_rv(next) : rv, next, false, true, &resp);
+	store_update(r, &GC_REQ, t, (json_t *)old, obj_rv(old), next, false, true, &resp);
 	free(resp.body);
-	json_decref(old);
 }
 
-static void remove_finalizer(json_t *obj, const char *f)
+/* Deletes the dependent at key if none of its owners is alive (an owner
+ * in foregroundDeletion counts as gone). */
+static void gc_dependent(gc_state *g, const char *key)
 {
-	json_t *fin = json_object_get(json_object_get(obj, "metadata"), "finalizers");
-	for (size_t i = json_array_size(fin); i-- > 0;)
-		if (str_eq(json_string_value(json_array_get(fin, i)), f))
-			json_array_remove(fin, i);
-}
-
-static bool has_finalizer(const json_t *obj, const char *f)
-{
-	size_t i;
-	json_t *v;
-	json_array_foreach(json_object_get(json_object_get(obj, "metadata"), "finalizers"), i, v)
-	{
-		if (str_eq(json_string_value(v), f))
-			return true;
-	}
-	return false;
-}
-
-static bool refers_to(const json_t *dep, const char *uid)
-{
-	size_t i;
-	json_t *ref;
-	json_array_foreach(json_object_get(json_object_get(dep, "metadata"), "ownerReferences"), i, ref)
-	{
-		if (str_eq(jstr(ref, "uid"), uid))
-			return true;
-	}
-	return false;
-}
-
-static void gc_dependents(dv_rest *r, json_t *all)
-{
-	size_t i;
-	json_t *obj;
-	json_array_foreach(all, i, obj)
-	{
-		json_t *m = json_object_get(obj, "metadata");
-		json_t *refs = json_object_get(m, "ownerReferences");
-		if (json_array_size(refs) == 0 || being_deleted(obj))
-			continue;
-		const char *ns = jstr(m, "namespace") ? jstr(m, "namespace") : "";
-		size_t alive = 0, j;
-		bool foreground = false;
+	target t;
+	json_t *obj = gc_load(g, key, &t);
+	if (!obj)
+		return;
+	json_t *owners = json_object_get(json_object_get(obj, "metadata"), "ownerReferences");
+	if (!being_deleted(obj) && json_array_size(owners) > 0) {
+		const char *ns = jstr(json_object_get(obj, "metadata"), "namespace");
+		size_t alive = 0, i;
 		json_t *ref;
-		json_array_foreach(refs, j, ref)
+		json_array_foreach(json_object_get(json_object_get(obj, "metadata"), "ownerReferences"), i, ref)
 		{
-			json_t *owner = NULL;
-			if (owner_exists(r, ref, ns, &owner)) {
-				if (being_deleted(owner) && has_finalizer(owner, "foregroundDeletion"))
-					foreground = true;
-				else
-					alive++;
-			}
+			json_t *owner = gc_owner(g->r, ref, ns ? ns : "");
+			if (owner && !(being_deleted(owner) && has_finalizer(owner, "foregroundDeletion")))
+				alive++;
 			json_decref(owner);
 		}
-		if (alive > 0 && !foreground)
-			continue;
-		target t;
-		gc_target(obj, &t);
-		if (t.res) {
+		if (alive == 0) {
 			delete_opts o = { .propagation = "Background" };
-			delete_one(r, &GC_REQ, &t, t.name, &o, NULL);
-			dv_resource_release(t.res);
+			delete_one(g->r, &GC_REQ, &t, t.name, &o, NULL);
 		}
 	}
+	json_decref(obj);
+	dv_resource_release(t.res);
 }
 
-/* Owners in foregroundDeletion or orphan: finish them once their part is
- * done. */
-static void gc_owners(dv_rest *r, json_t *all)
+static void gc_dependents_of(gc_state *g, const char *uid)
 {
-	size_t i;
-	json_t *obj;
-	json_array_foreach(all, i, obj)
-	{
-		if (!being_deleted(obj))
-			continue;
-		bool fg = has_finalizer(obj, "foregroundDeletion");
-		bool orphan = has_finalizer(obj, "orphan");
-		if (!fg && !orphan)
-			continue;
-		const char *uid = jstr(json_object_get(obj, "metadata"), "uid");
-		size_t j;
-		json_t *dep;
-		bool waiting = false;
-		json_array_foreach(all, j, dep)
-		{
-			if (!uid || !refers_to(dep, uid))
-				continue;
-			if (orphan) {
-				json_t *next = json_deep_copy(dep);
-				json_t *refs = json_object_get(json_object_get(next, "metadata"), "ownerReferences");
-				for (size_t k = json_array_size(refs); k-- > 0;)
-					if (str_eq(jstr(json_array_get(refs, k), "uid"), uid))
-						json_array_remove(refs, k);
-				target t;
-				gc_target(dep, &t);
-				if (t.res) {
-					gc_store(r, &t, next);
-					dv_resource_release(t.res);
-				}
-				json_decref(next);
-			} else {
-				waiting = true;
-			}
-		}
-		if (waiting)
-			continue;
-		json_t *next = json_deep_copy(obj);
-		remove_finalizer(next, "foregroundDeletion");
-		remove_finalizer(next, "orphan");
-		target t;
-		gc_target(obj, &t);
-		if (t.res) {
-			gc_store(r, &t, next);
-			dv_resource_release(t.res);
-		}
-		json_decref(next);
-	}
+	json_t *set = json_deep_copy(json_object_get(g->deps, uid));
+	const char *key;
+	json_t *v;
+	json_object_foreach(set, key, v)
+		gc_dependent(g, key);
+	json_decref(set);
 }
 
-/* The namespace controller: deletes everything in a terminating namespace,
- * then drops its "kubernetes" finalizer and the namespace with it. */
-static void gc_namespaces(dv_rest *r, json_t *all)
+/* An owner in foregroundDeletion or orphan: do its part, then drop the
+ * finalizer. Returns true when it is done with. */
+static bool gc_pending_owner(gc_state *g, const char *key)
 {
-	size_t i;
-	json_t *obj;
-	json_array_foreach(all, i, obj)
+	target t;
+	json_t *obj = gc_load(g, key, &t);
+	if (!obj)
+		return true;
+	const char *uid = jstr(json_object_get(obj, "metadata"), "uid");
+	json_t *set = uid ? json_deep_copy(json_object_get(g->deps, uid)) : NULL;
+	bool orphan = has_finalizer(obj, "orphan");
+	bool waiting = false;
+	const char *dkey;
+	json_t *v;
+	json_object_foreach(set, dkey, v)
 	{
-		if (!str_eq(jstr(obj, "kind"), "Namespace") || !being_deleted(obj))
+		target dt;
+		json_t *dep = gc_load(g, dkey, &dt);
+		if (!dep)
 			continue;
-		const char *ns = jstr(json_object_get(obj, "metadata"), "name");
-		if (!ns)
-			continue;
-		long left = 0;
-		/* Every namespaced resource, built-in and custom. */
-		static const char *const builtin_ns[] = {
-			"/persistentvolumeclaims", "/pods", "/secrets", "/configmaps", "/events",
-			"events.k8s.io/events", "storage.k8s.io/csistoragecapacities",
-			"snapshot.storage.k8s.io/volumesnapshots", "coordination.k8s.io/leases", NULL
-		};
-		for (size_t k = 0; builtin_ns[k]; k++) {
-			collect_ctx c = { NULL, json_array() };
-			selectors none = { NULL, NULL };
-			c.sel = &none;
-			uint64_t rv;
-			dv_objstore_list(r->st, builtin_ns[k], ns, NULL, NULL, collect_each, &c, &rv);
-			const char *slash = strchr(builtin_ns[k], '/');
-			char group[128];
-			snprintf(group, sizeof group, "%.*s", (int)(slash - builtin_ns[k]), builtin_ns[k]);
-			dv_resource *res = dv_resource_find_any(group, slash + 1);
-			size_t j;
-			json_t *v;
-			json_array_foreach(c.names, j, v)
-			{
-				left++;
-				if (!res)
-					continue;
-				target t = { .res = res, .has_ns = true };
-				snprintf(t.ns, sizeof t.ns, "%s", ns);
+		if (orphan) {
+			json_t *next = json_deep_copy(dep);
+			json_t *refs = json_object_get(json_object_get(next, "metadata"), "ownerReferences");
+			for (size_t k = json_array_size(refs); k-- > 0;)
+				if (str_eq(jstr(json_array_get(refs, k), "uid"), uid))
+					json_array_remove(refs, k);
+			gc_store(g->r, &dt, dep, next);
+			json_decref(next);
+		} else {
+			waiting = true;
+			if (!being_deleted(dep)) {
 				delete_opts o = { .propagation = "Background" };
-				delete_one(r, &GC_REQ, &t, json_string_value(json_array_get(v, 1)), &o, NULL);
+				delete_one(g->r, &GC_REQ, &dt, dt.name, &o, NULL);
 			}
-			dv_resource_release(res);
-			json_decref(c.names);
 		}
-		if (left > 0)
-			continue;
-		/* Empty: remove the namespace. */
-		dv_resource *res = dv_resource_find("", "v1", "namespaces");
-		if (!res)
-			continue;
-		json_t *next = json_deep_copy(obj);
-		json_object_set_new(next, "spec", json_object());
-		dv_os_write w = { .op = DV_OS_DELETE, .res = res->store_key, .ns = "", .name = ns,
-				  .expect_rv = obj_rv(obj), .obj = next };
-		if (finalizers_empty(next))
-			dv_objstore_write(r->st, &w);
-		free(w.body);
-		json_decref(next);
-		dv_resource_release(res);
+		json_decref(dep);
+		dv_resource_release(dt.res);
 	}
+	json_decref(set);
+	if (!waiting) {
+		json_t *next = json_deep_copy(obj);
+		json_t *fin = json_object_get(json_object_get(next, "metadata"), "finalizers");
+		for (size_t i = json_array_size(fin); i-- > 0;) {
+			const char *f = json_string_value(json_array_get(fin, i));
+			if (str_eq(f, "foregroundDeletion") || str_eq(f, "orphan"))
+				json_array_remove(fin, i);
+		}
+		gc_store(g->r, &t, obj, next);
+		json_decref(next);
+	}
+	json_decref(obj);
+	dv_resource_release(t.res);
+	return !waiting;
 }
 
-static void gc_pass(dv_rest *r)
+typedef struct {
+	json_t *names;
+} names_ctx;
+
+static int names_each(void *vctx, const char *ns, const char *name, const char *body, size_t len)
 {
-	static const char *const keys[] = { "/persistentvolumeclaims", "/persistentvolumes", "/pods",
-					    "/secrets", "/configmaps", "/namespaces", "/events",
-					    "storage.k8s.io/volumeattachments",
-					    "snapshot.storage.k8s.io/volumesnapshots",
-					    "snapshot.storage.k8s.io/volumesnapshotcontents",
-					    "coordination.k8s.io/leases",
-					    "storage.k8s.io/csistoragecapacities", NULL };
-	scan_ctx c = { json_array() };
-	uint64_t rv;
-	for (size_t i = 0; keys[i]; i++)
-		dv_objstore_list(r->st, keys[i], NULL, NULL, NULL, scan_each, &c, &rv);
-	gc_dependents(r, c.objs);
-	gc_owners(r, c.objs);
-	gc_namespaces(r, c.objs);
-	json_decref(c.objs);
+	names_ctx *c = vctx;
+	json_array_append_new(c->names, json_string(name));
+	return 0;
+}
+
+/* Deletes what a terminating namespace holds; removes it once empty.
+ * Returns true when the namespace is gone. */
+static bool gc_namespace(gc_state *g, const char *ns)
+{
+	dv_rest *r = g->r;
+	json_t *keys = dv_resources_store_keys(true);
+	long left = 0;
+	size_t i;
+	json_t *k;
+	json_array_foreach(keys, i, k)
+	{
+		const char *key = json_string_value(k);
+		names_ctx c = { json_array() };
+		uint64_t rv;
+		dv_objstore_list(r->st, key, ns, NULL, NULL, names_each, &c, &rv);
+		const char *slash = strchr(key, '/');
+		char group[256];
+		snprintf(group, sizeof group, "%.*s", (int)(slash - key), key);
+		dv_resource *res = json_array_size(c.names) ? dv_resource_find_any(group, slash + 1) : NULL;
+		size_t j;
+		json_t *v;
+		json_array_foreach(c.names, j, v)
+		{
+			left++;
+			if (!res)
+				continue;
+			target t = { .res = res, .has_ns = true };
+			snprintf(t.ns, sizeof t.ns, "%s", ns);
+			delete_opts o = { .propagation = "Background" };
+			delete_one(r, &GC_REQ, &t, json_string_value(v), &o, NULL);
+		}
+		dv_resource_release(res);
+		json_decref(c.names);
+	}
+	json_decref(keys);
+	if (left > 0)
+		return false;
+	char *body = NULL;
+	uint64_t rv = 0;
+	if (dv_objstore_get(r->st, "/namespaces", "", ns, &body, &rv) < 0)
+		return true;
+	json_t *obj = json_loads(body, 0, NULL);
+	free(body);
+	bool gone = false;
+	if (obj && being_deleted(obj) && finalizers_empty(obj)) {
+		/* The "kubernetes" spec finalizer is the namespace controller's,
+		 * that is this: with the namespace empty, it goes. */
+		json_object_set_new(obj, "spec", json_object());
+		dv_os_write w = { .op = DV_OS_DELETE, .res = "/namespaces", .ns = "", .name = ns,
+				  .expect_rv = rv, .obj = obj };
+		gone = dv_objstore_write(r->st, &w) == 0;
+		free(w.body);
+	} else if (!obj || !being_deleted(obj)) {
+		gone = true; /* recreated or not terminating any more */
+	}
+	json_decref(obj);
+	return gone;
+}
+
+static void gc_event(gc_state *g, const dv_event *ev)
+{
+	char key[800];
+	gc_key(key, sizeof key, ev->res, ev->ns, ev->name);
+	if (ev->old_body && strstr(ev->old_body, "\"ownerReferences\"")) {
+		json_t *old = json_loads(ev->old_body, 0, NULL);
+		gc_index(g, key, old, false);
+		json_decref(old);
+	}
+	bool refs = strstr(ev->body, "\"ownerReferences\"") != NULL;
+	bool deleting = strstr(ev->body, "\"deletionTimestamp\"") != NULL;
+	if (ev->type == DV_EV_DELETED) {
+		json_t *obj = json_loads(ev->body, 0, NULL);
+		gc_index(g, key, obj, false);
+		const char *uid = jstr(json_object_get(obj, "metadata"), "uid");
+		if (uid && json_object_get(g->deps, uid))
+			gc_dependents_of(g, uid);
+		json_decref(obj);
+		return;
+	}
+	if (!refs && !deleting)
+		return;
+	json_t *obj = json_loads(ev->body, 0, NULL);
+	if (refs) {
+		gc_index(g, key, obj, true);
+		gc_dependent(g, key); /* its owner may already be gone */
+	}
+	if (deleting)
+		gc_note(g, key, obj);
+	json_decref(obj);
+}
+
+static int scan_each(void *vctx, const char *ns, const char *name, const char *body, size_t len)
+{
+	void **c = vctx;
+	gc_state *g = c[0];
+	const char *res = c[1];
+	if (!memmem(body, len, "\"ownerReferences\"", 17) && !memmem(body, len, "\"deletionTimestamp\"", 19))
+		return 0;
+	json_t *obj = json_loadb(body, len, 0, NULL);
+	char key[800];
+	gc_key(key, sizeof key, res, ns, name);
+	gc_index(g, key, obj, true);
+	gc_note(g, key, obj);
+	json_decref(obj);
+	return 0;
+}
+
+/* Builds the index from the stored objects. */
+static void gc_scan(gc_state *g)
+{
+	json_object_clear(g->deps);
+	json_t *keys = dv_resources_store_keys(false);
+	size_t i;
+	json_t *k;
+	json_array_foreach(keys, i, k)
+	{
+		void *c[2] = { g, (void *)json_string_value(k) };
+		uint64_t rv;
+		dv_objstore_list(g->r->st, json_string_value(k), NULL, NULL, NULL, scan_each, c, &rv);
+	}
+	json_decref(keys);
+	/* Dependents whose owners went while nobody watched. */
+	json_t *deps = json_deep_copy(g->deps);
+	const char *uid;
+	json_t *set;
+	json_object_foreach(deps, uid, set)
+	{
+		const char *key;
+		json_t *v;
+		json_object_foreach(set, key, v)
+			gc_dependent(g, key);
+	}
+	json_decref(deps);
+}
+
+static void gc_tick(gc_state *g)
+{
+	json_t *ns = json_deep_copy(g->terminating);
+	const char *name;
+	json_t *v;
+	json_object_foreach(ns, name, v)
+	{
+		if (gc_namespace(g, name))
+			json_object_del(g->terminating, name);
+	}
+	json_decref(ns);
+	json_t *p = json_deep_copy(g->pending);
+	json_object_foreach(p, name, v)
+	{
+		if (gc_pending_owner(g, name))
+			json_object_del(g->pending, name);
+	}
+	json_decref(p);
 }
 
 static void *gc_main(void *arg)
 {
 	dv_rest *r = arg;
-	uint64_t last = 0;
+	gc_state g = { r, json_object(), json_object(), json_object() };
+	dv_watch *w = NULL;
+	int64_t next_tick = 0;
 	while (!__atomic_load_n(&r->gc_stop, __ATOMIC_ACQUIRE)) {
-		uint64_t now = dv_objstore_rv(r->st);
-		if (now != last) {
-			gc_pass(r);
-			last = dv_objstore_rv(r->st);
+		/* Namespaces and waiting owners are looked at on a clock, busy
+		 * or not. */
+		if (dv_now_ns() >= next_tick) {
+			gc_tick(&g);
+			next_tick = dv_now_ns() + (int64_t)GC_TICK_MS * 1000000;
 		}
-		usleep(200 * 1000);
+		if (!w) {
+			if (dv_objstore_watch(r->st, NULL, NULL, dv_objstore_rv(r->st), &w) < 0) {
+				usleep(GC_TICK_MS * 1000);
+				continue;
+			}
+			gc_scan(&g);
+		}
+		dv_event *ev = NULL;
+		uint64_t seen;
+		int rc = dv_watch_next(w, GC_TICK_MS, &ev, &seen);
+		if (rc == 1) {
+			gc_event(&g, ev);
+			dv_event_release(ev);
+			continue;
+		}
+		if (rc == -EOVERFLOW) {
+			dv_watch_close(w);
+			w = NULL;
+			continue;
+		}
+		if (rc < 0)
+			break;
 	}
+	dv_watch_close(w);
+	json_decref(g.deps);
+	json_decref(g.pending);
+	json_decref(g.terminating);
 	return NULL;
 }
 
