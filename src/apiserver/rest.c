@@ -1343,6 +1343,9 @@ static void initial_status(const target *t, json_t *obj)
 			json_object_set_new(st, "phase", json_string(strcmp(k, "PersistentVolume") == 0
 									? "Pending" : "Pending"));
 	} else if (strcmp(k, "Namespace") == 0) {
+		/* The namespace controller's finalizer, as the registry sets it:
+		 * a namespace goes only after what it holds. */
+		json_object_set_new(obj, "spec", json_pack("{s:[s]}", "finalizers", "kubernetes"));
 		json_object_set_new(obj, "status", json_pack("{s:s}", "phase", "Active"));
 	}
 }
