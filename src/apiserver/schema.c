@@ -29,6 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "strutil.h"
+
 /* StatusCause reasons (metav1.CauseType values of field.ErrorType). */
 #define R_REQUIRED "FieldValueRequired"
 #define R_INVALID "FieldValueInvalid"
@@ -159,8 +161,63 @@ static void go_float(double d, char *out, size_t len)
 	snprintf(out, len, "%.*f", decimals > 0 ? decimals : 0, d);
 }
 
+static int cmp_cstr(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Go's %#v of a decoded JSON value: map[string]interface {}{"k":v, ...}
+ * with sorted keys, []interface {}{...}, quoted strings, bare numbers. */
+static void go_sharp_v(const json_t *v, dv_buf *b, int depth)
+{
+	char tmp[512];
+	if (depth > 32) {
+		(void)dv_buf_appends(b, "...");
+	} else if (json_is_object(v)) {
+		size_t n = json_object_size(v), i = 0;
+		const char **keys = calloc(n ? n : 1, sizeof(*keys));
+		const char *k;
+		const json_t *x;
+		if (!keys)
+			return;
+		json_object_foreach((json_t *)v, k, x)
+			keys[i++] = k;
+		qsort(keys, n, sizeof(*keys), cmp_cstr);
+		(void)dv_buf_appends(b, "map[string]interface {}{");
+		for (i = 0; i < n; i++) {
+			go_quote(keys[i], tmp, sizeof(tmp));
+			(void)dv_buf_appendf(b, "%s%s:", i ? ", " : "", tmp);
+			go_sharp_v(json_object_get(v, keys[i]), b, depth + 1);
+		}
+		(void)dv_buf_appends(b, "}");
+		free(keys);
+	} else if (json_is_array(v)) {
+		size_t i;
+		const json_t *x;
+		(void)dv_buf_appends(b, "[]interface {}{");
+		json_array_foreach(v, i, x) {
+			if (i)
+				(void)dv_buf_appends(b, ", ");
+			go_sharp_v(x, b, depth + 1);
+		}
+		(void)dv_buf_appends(b, "}");
+	} else if (json_is_null(v)) {
+		(void)dv_buf_appends(b, "interface {}(nil)");
+	} else if (json_is_string(v)) {
+		go_quote(json_string_value(v), tmp, sizeof(tmp));
+		(void)dv_buf_appends(b, tmp);
+	} else if (json_is_real(v)) {
+		go_float(json_real_value(v), tmp, sizeof(tmp));
+		(void)dv_buf_appends(b, tmp);
+	} else if (json_is_integer(v)) {
+		(void)dv_buf_appendf(b, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+	} else {
+		(void)dv_buf_appends(b, json_is_true(v) ? "true" : "false");
+	}
+}
+
 /* A JSON value as field.Invalid prints it: strings quoted, numbers and
- * booleans bare, null as "null", structures as compact JSON. */
+ * booleans bare, null as "null", structures as Go's %#v. */
 static void fmt_value(const json_t *v, char *out, size_t len)
 {
 	if (json_is_string(v)) {
@@ -174,9 +231,11 @@ static void fmt_value(const json_t *v, char *out, size_t len)
 	} else if (!v || json_is_null(v)) {
 		snprintf(out, len, "\"null\"");
 	} else {
-		char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-		snprintf(out, len, "%s", s ? s : "");
-		free(s);
+		dv_buf b;
+		dv_buf_init(&b, len ? len - 1 : 0);
+		go_sharp_v(v, &b, 0);
+		snprintf(out, len, "%s", b.data ? (const char *)b.data : "");
+		dv_buf_free(&b);
 	}
 }
 
@@ -634,13 +693,16 @@ static bool is_date(const char *s)
 	       atoi(s + 8) >= 1 && atoi(s + 8) <= 31;
 }
 
-/* RFC 3339 date-time: 2006-01-02T15:04:05(.frac)?(Z|+hh:mm). */
+/* RFC 3339 date-time as strfmt's IsDateTime takes it:
+ * 2006-01-02T15:04:05(.frac)?(Z|+hh:mm), 't' and 'z' too. */
 static bool is_date_time(const char *s)
 {
-	if (!is_date(s) || (s[10] != 'T' && s[10] != 't' && s[10] != ' '))
+	if (!is_date(s) || (s[10] != 'T' && s[10] != 't'))
 		return false;
 	const char *t = s + 11;
 	if (!(all_digits(t, 2) && t[2] == ':' && all_digits(t + 3, 2) && t[5] == ':' && all_digits(t + 6, 2)))
+		return false;
+	if (atoi(t) > 23 || atoi(t + 3) > 59 || atoi(t + 6) > 59)
 		return false;
 	t += 8;
 	if (*t == '.') {
@@ -792,15 +854,34 @@ static bool type_matches(const char *type, const json_t *v)
 	return false;
 }
 
+/* A validation walk. path is the value's path as kube-openapi names it in
+ * messages; causes carry base + path as their field (base is where the
+ * validated value sits: empty for a resource, ".default" of a schema node
+ * for a default), as ValidateCustomResource joins them. */
 typedef struct {
 	json_t *causes;
+	const char *base;
 	path_t path;
 } vctx;
 
-/* The path as kube-openapi names it in messages. */
 static const char *vpath(const vctx *c)
 {
 	return c->path.s;
+}
+
+static void vcause(vctx *c, const char *reason, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void vcause(vctx *c, const char *reason, const char *fmt, ...)
+{
+	char msg[4096], field[4096];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (c->base && *c->base)
+		snprintf(field, sizeof(field), "%s%s%s", c->base, c->path.len ? "." : "", c->path.s);
+	else
+		snprintf(field, sizeof(field), "%s", c->path.s);
+	schema_cause(c->causes, reason, field, "%s", msg);
 }
 
 static bool check_type(vctx *c, const json_t *s, const json_t *v)
@@ -813,7 +894,7 @@ static bool check_type(vctx *c, const json_t *s, const json_t *v)
 	if (json_is_null(v)) {
 		if (s_nullable(s))
 			return true;
-		schema_cause(c->causes, R_TYPE, vpath(c), "Invalid value: \"null\": %s in body must be of type %s: \"null\"",
+		vcause(c, R_TYPE, "Invalid value: \"null\": %s in body must be of type %s: \"null\"",
 			     vpath(c), want);
 		return false;
 	}
@@ -821,7 +902,7 @@ static bool check_type(vctx *c, const json_t *s, const json_t *v)
 		return true;
 	if (ios ? type_matches("integer", v) || json_is_string(v) : type_matches(type, v))
 		return true;
-	schema_cause(c->causes, R_TYPE, vpath(c), "Invalid value: \"%s\": %s in body must be of type %s: \"%s\"",
+	vcause(c, R_TYPE, "Invalid value: \"%s\": %s in body must be of type %s: \"%s\"",
 		     value_type(v), vpath(c), want, value_type(v));
 	return false;
 }
@@ -861,7 +942,7 @@ static void check_enum(vctx *c, const json_t *s, const json_t *v)
 		used += (size_t)n;
 	}
 	fmt_value(v, val, sizeof(val));
-	schema_cause(c->causes, R_NOT_SUPPORTED, vpath(c), "Unsupported value: %s: supported values: %s", val, list);
+	vcause(c, R_NOT_SUPPORTED, "Unsupported value: %s: supported values: %s", val, list);
 }
 
 /* Length in characters (UTF-8 code points), as Go's utf8.RuneCountInString. */
@@ -881,23 +962,23 @@ static void check_string(vctx *c, const json_t *s, const json_t *v)
 	char q[1024];
 	go_quote(str, q, sizeof(q));
 	if (s_number(s, "maxLength", &lim) && (double)n > lim)
-		schema_cause(c->causes, R_TOO_LONG, vpath(c), "Too long: may not be more than %.0f %s", lim,
+		vcause(c, R_TOO_LONG, "Too long: may not be more than %.0f %s", lim,
 			     lim == 1 ? "byte" : "bytes");
 	if (s_number(s, "minLength", &lim) && (double)n < lim)
-		schema_cause(c->causes, R_INVALID, vpath(c), "Invalid value: %s: %s in body should be at least %.0f chars long",
+		vcause(c, R_INVALID, "Invalid value: %s: %s in body should be at least %.0f chars long",
 			     q, vpath(c), lim);
 	const char *pattern = json_string_value(json_object_get(s, "pattern"));
 	regex_t re;
 	char err[256];
 	if (pattern && pattern_compile(pattern, &re, err, sizeof(err)) == 0) {
 		if (regexec(&re, str, 0, NULL, 0) != 0)
-			schema_cause(c->causes, R_INVALID, vpath(c), "Invalid value: %s: %s in body should match '%s'", q,
+			vcause(c, R_INVALID, "Invalid value: %s: %s in body should match '%s'", q,
 				     vpath(c), pattern);
 		regfree(&re);
 	}
 	const char *format = json_string_value(json_object_get(s, "format"));
 	if (format && !format_ok(format, str))
-		schema_cause(c->causes, R_TYPE, vpath(c), "Invalid value: %s: %s in body must be of type %s: %s", q,
+		vcause(c, R_TYPE, "Invalid value: %s: %s in body must be of type %s: %s", q,
 			     vpath(c), format, q);
 }
 
@@ -921,20 +1002,20 @@ static void check_number(vctx *c, const json_t *s, const json_t *v)
 		bool excl = s_flag(s, "exclusiveMaximum");
 		go_float(lim, limit, sizeof(limit));
 		if (excl ? d >= lim : d > lim)
-			schema_cause(c->causes, R_INVALID, vpath(c), "Invalid value: %s: %s in body should be less than %s%s",
+			vcause(c, R_INVALID, "Invalid value: %s: %s in body should be less than %s%s",
 				     val, vpath(c), excl ? "" : "or equal to ", limit);
 	}
 	if (s_number(s, "minimum", &lim)) {
 		bool excl = s_flag(s, "exclusiveMinimum");
 		go_float(lim, limit, sizeof(limit));
 		if (excl ? d <= lim : d < lim)
-			schema_cause(c->causes, R_INVALID, vpath(c), "Invalid value: %s: %s in body should be greater than %s%s",
+			vcause(c, R_INVALID, "Invalid value: %s: %s in body should be greater than %s%s",
 				     val, vpath(c), excl ? "" : "or equal to ", limit);
 	}
 	if (s_number(s, "multipleOf", &lim) && lim > 0) {
 		if (!is_multiple(d, lim)) {
 			go_float(lim, limit, sizeof(limit));
-			schema_cause(c->causes, R_INVALID, vpath(c), "Invalid value: %s: %s in body should be a multiple of %s",
+			vcause(c, R_INVALID, "Invalid value: %s: %s in body should be a multiple of %s",
 				     val, vpath(c), limit);
 		}
 	}
@@ -990,7 +1071,7 @@ static void check_list_type(vctx *c, const json_t *s, const json_t *v)
 			if (!dup)
 				continue;
 			if (unique && !set && !map) {
-				schema_cause(c->causes, R_INVALID, vpath(c),
+				vcause(c, R_INVALID,
 					     "Invalid value: \"\": %s in body shouldn't contain duplicates", vpath(c));
 				return;
 			}
@@ -1000,7 +1081,7 @@ static void check_list_type(vctx *c, const json_t *s, const json_t *v)
 			else
 				fmt_value(b, val, sizeof(val));
 			size_t old = path_index(&c->path, j);
-			schema_cause(c->causes, R_DUPLICATE, vpath(c), "Duplicate value: %s", val);
+			vcause(c, R_DUPLICATE, "Duplicate value: %s", val);
 			path_pop(&c->path, old);
 			break;
 		}
@@ -1014,10 +1095,10 @@ static void check_array(vctx *c, const json_t *s, const json_t *v)
 	size_t n = json_array_size(v);
 	double lim;
 	if (s_number(s, "maxItems", &lim) && (double)n > lim)
-		schema_cause(c->causes, R_TOO_MANY, vpath(c), "Too many: %zu: must have at most %.0f %s", n, lim,
+		vcause(c, R_TOO_MANY, "Too many: %zu: must have at most %.0f %s", n, lim,
 			     lim == 1 ? "item" : "items");
 	if (s_number(s, "minItems", &lim) && (double)n < lim)
-		schema_cause(c->causes, R_INVALID, vpath(c), "Invalid value: %zu: %s in body should have at least %.0f items",
+		vcause(c, R_INVALID, "Invalid value: %zu: %s in body should have at least %.0f items",
 			     n, vpath(c), lim);
 	const json_t *items = s_items(s);
 	size_t i;
@@ -1039,7 +1120,7 @@ static void check_embedded(vctx *c, const json_t *v)
 		if (f && *f)
 			continue;
 		size_t old = path_key(&c->path, fields[i]);
-		schema_cause(c->causes, R_REQUIRED, vpath(c), "Required value: must not be empty");
+		vcause(c, R_REQUIRED, "Required value: must not be empty");
 		path_pop(&c->path, old);
 	}
 }
@@ -1049,10 +1130,10 @@ static void check_object(vctx *c, const json_t *s, const json_t *v)
 	size_t n = json_object_size(v);
 	double lim;
 	if (s_number(s, "maxProperties", &lim) && (double)n > lim)
-		schema_cause(c->causes, R_TOO_MANY, vpath(c), "Too many: %zu: must have at most %.0f %s", n, lim,
+		vcause(c, R_TOO_MANY, "Too many: %zu: must have at most %.0f %s", n, lim,
 			     lim == 1 ? "item" : "items");
 	if (s_number(s, "minProperties", &lim) && (double)n < lim)
-		schema_cause(c->causes, R_INVALID, vpath(c),
+		vcause(c, R_INVALID,
 			     "Invalid value: %zu: %s in body should have at least %.0f properties", n, vpath(c), lim);
 	size_t i;
 	const json_t *r;
@@ -1061,7 +1142,7 @@ static void check_object(vctx *c, const json_t *s, const json_t *v)
 		if (!k || json_object_get(v, k))
 			continue;
 		size_t old = path_key(&c->path, k);
-		schema_cause(c->causes, R_REQUIRED, vpath(c), "Required value");
+		vcause(c, R_REQUIRED, "Required value");
 		path_pop(&c->path, old);
 	}
 	if (s_embedded(s))
@@ -1083,7 +1164,7 @@ static void check_object(vctx *c, const json_t *s, const json_t *v)
 /* Counts the causes validate_node adds for v against sub-schema sub. */
 static size_t sub_failures(vctx *c, const json_t *sub, const json_t *v)
 {
-	vctx tmp = { json_array(), c->path };
+	vctx tmp = { json_array(), c->base, c->path };
 	validate_node(&tmp, sub, v);
 	size_t n = json_array_size(tmp.causes);
 	json_decref(tmp.causes);
@@ -1103,7 +1184,7 @@ static void check_junctors(vctx *c, const json_t *s, const json_t *v)
 		json_array_foreach(any, i, sub)
 			passed += sub_failures(c, sub, v) == 0;
 		if (!passed)
-			schema_cause(c->causes, R_INVALID, vpath(c),
+			vcause(c, R_INVALID,
 				     "Invalid value: \"\": \"%s\" must validate at least one schema (anyOf)", vpath(c));
 	}
 	const json_t *one = json_object_get(s, "oneOf");
@@ -1112,13 +1193,13 @@ static void check_junctors(vctx *c, const json_t *s, const json_t *v)
 		json_array_foreach(one, i, sub)
 			passed += sub_failures(c, sub, v) == 0;
 		if (passed != 1)
-			schema_cause(c->causes, R_INVALID, vpath(c),
+			vcause(c, R_INVALID,
 				     "Invalid value: \"\": \"%s\" must validate one and only one schema (oneOf). %s",
 				     vpath(c), passed ? "Found more than one valid" : "Found none valid");
 	}
 	const json_t *not = json_object_get(s, "not");
 	if (json_is_object(not) && sub_failures(c, not, v) == 0)
-		schema_cause(c->causes, R_INVALID, vpath(c),
+		vcause(c, R_INVALID,
 			     "Invalid value: \"\": \"%s\" must not validate the schema (not)", vpath(c));
 }
 
@@ -1144,7 +1225,8 @@ static void validate_node(vctx *c, const json_t *s, const json_t *v)
 
 void dv_schema_validate(const json_t *schema, const json_t *obj, json_t *causes)
 {
-	vctx c = { .causes = causes };
+	vctx c = { .causes = causes, .base = NULL };
+	c.path.len = 0;
 	c.path.s[0] = '\0';
 	validate_node(&c, schema, obj);
 }
@@ -1453,7 +1535,9 @@ static void check_default(sctx *c, const json_t *s)
 		fmt_value(def, val, sizeof(val));
 		schema_cause(c->causes, R_INVALID, c->path.s, "Invalid value: %s: must not have unknown fields", val);
 	}
-	vctx v = { c->causes, c->path };
+	/* Upstream validates a default as a resource of its own: messages name
+	 * paths inside the default (none at its top), fields are below it. */
+	vctx v = { c->causes, c->path.s, { "", 0 } };
 	validate_node(&v, s, copy);
 	json_decref(copy);
 	json_decref(pruned);

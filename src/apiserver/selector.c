@@ -95,13 +95,10 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Adds a copy of s[0..len) to r's value set, keeping it sorted and unique
- * as upstream's sets.String does (values.List() is sorted). */
+/* Appends a copy of s[0..len) to r's values; requirement_normalize makes
+ * them a set afterwards. */
 static int requirement_add_value(requirement *r, const char *s, size_t len)
 {
-	for (size_t i = 0; i < r->nvalues; i++)
-		if (strlen(r->values[i]) == len && memcmp(r->values[i], s, len) == 0)
-			return 0;
 	char **v = realloc(r->values, (r->nvalues + 1) * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
@@ -110,8 +107,24 @@ static int requirement_add_value(requirement *r, const char *s, size_t len)
 	if (!copy)
 		return -ENOMEM;
 	r->values[r->nvalues++] = copy;
-	qsort(r->values, r->nvalues, sizeof(*r->values), cmp_str);
 	return 0;
+}
+
+/* Sorts the values and drops duplicates, as upstream's sets.String and
+ * its List() do; validation messages then name values in that order. */
+static void requirement_normalize(requirement *r)
+{
+	if (r->nvalues < 2)
+		return;
+	qsort(r->values, r->nvalues, sizeof(*r->values), cmp_str);
+	size_t n = 1;
+	for (size_t i = 1; i < r->nvalues; i++) {
+		if (strcmp(r->values[i], r->values[n - 1]) == 0)
+			free(r->values[i]);
+		else
+			r->values[n++] = r->values[i];
+	}
+	r->nvalues = n;
 }
 
 /* Upstream sorts a parsed selector's requirements by key (ByKey, stable
@@ -306,13 +319,40 @@ static int err_finish(err_list *e, const char *prefix, char *err, size_t errlen)
 	return count ? -EINVAL : 0;
 }
 
+/* Go's %q of a string: quoted, with '"', '\\' and control bytes escaped. */
+static void go_quote(const char *s, char *out, size_t len)
+{
+	size_t o = 0;
+	if (len < 3) {
+		if (len)
+			out[0] = '\0';
+		return;
+	}
+	out[o++] = '"';
+	for (; *s && o + 6 < len; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)c;
+		} else if (c < 0x20 || c == 0x7f) {
+			o += (size_t)snprintf(out + o, len - o, "\\x%02x", c);
+		} else {
+			out[o++] = (char)c;
+		}
+	}
+	out[o++] = '"';
+	out[o] = '\0';
+}
+
 /* Go's %#v of a []string, as field.Invalid prints a values slice. */
 static void go_string_slice(const requirement *r, char *out, size_t len)
 {
+	char q[256];
 	size_t used = (size_t)snprintf(out, len, "[]string{");
-	for (size_t i = 0; i < r->nvalues && used < len; i++)
-		used += (size_t)snprintf(out + used, len - used, "%s\"%s\"", i ? ", " : "",
-					 r->values[i]);
+	for (size_t i = 0; i < r->nvalues && used < len; i++) {
+		go_quote(r->values[i], q, sizeof(q));
+		used += (size_t)snprintf(out + used, len - used, "%s%s", i ? ", " : "", q);
+	}
 	if (used < len)
 		snprintf(out + used, len - used, "}");
 }
@@ -342,9 +382,10 @@ static void requirement_validate(const requirement *r, err_list *e)
 {
 	char msgs[1536];
 	msg_list m = { msgs, sizeof(msgs), 0, 0 };
-	char vals[512];
+	char vals[512], q[512];
+	go_quote(r->key, q, sizeof(q));
 	if (qualified_name_check(r->key, &m))
-		err_add(e, "key: Invalid value: \"%s\": %s", r->key, msgs);
+		err_add(e, "key: Invalid value: %s: %s", q, msgs);
 	switch (r->op) {
 	case OP_IN:
 	case OP_NOTIN:
@@ -379,8 +420,11 @@ static void requirement_validate(const requirement *r, err_list *e)
 		}
 		for (size_t i = 0; i < r->nvalues; i++)
 			if (!parse_int64(r->values[i], &ignored))
-				err_add(e, "values[%zu]: Invalid value: \"%s\": for 'Gt', 'Lt' "
-					   "operators, the value must be an integer", i, r->values[i]);
+			{
+				go_quote(r->values[i], q, sizeof(q));
+				err_add(e, "values[%zu]: Invalid value: %s: for 'Gt', 'Lt' "
+					   "operators, the value must be an integer", i, q);
+			}
 		break;
 	}
 	}
@@ -388,9 +432,10 @@ static void requirement_validate(const requirement *r, err_list *e)
 		m.used = 0;
 		m.count = 0;
 		msgs[0] = '\0';
-		if (label_value_check(r->values[i], &m))
-			err_add(e, "values[%zu][%s]: Invalid value: \"%s\": %s", i, r->key,
-				r->values[i], msgs);
+		if (label_value_check(r->values[i], &m)) {
+			go_quote(r->values[i], q, sizeof(q));
+			err_add(e, "values[%zu][%s]: Invalid value: %s: %s", i, r->key, q, msgs);
+		}
 	}
 }
 
@@ -558,8 +603,9 @@ static int parse_key(parser *p, requirement *r)
 	/* The parser validates the key without a field path, which Go prints
 	 * as "<nil>"; kubectl users see exactly that. */
 	if (qualified_name_check(r->key, &m)) {
-		snprintf(p->err, p->errlen, REQ_PREFIX "<nil>: Invalid value: \"%s\": %s",
-			 r->key, msgs);
+		char q[512];
+		go_quote(r->key, q, sizeof(q));
+		snprintf(p->err, p->errlen, REQ_PREFIX "<nil>: Invalid value: %s: %s", q, msgs);
 		return -EINVAL;
 	}
 	token_kind next = tok_values(lookahead(p));
@@ -670,6 +716,7 @@ static int parse_requirement(parser *p, requirement *r)
 		rc = parse_exact_value(p, r);
 	if (rc < 0)
 		return rc;
+	requirement_normalize(r);
 	err_list e = { .count = 0 };
 	dv_buf_init(&e.all, 8192);
 	requirement_validate(r, &e);
@@ -764,6 +811,7 @@ static int add_json_requirement(dv_selector *sel, const char *key, enum req_op o
 		if (rc < 0)
 			return rc;
 	}
+	requirement_normalize(r);
 	err_list e = { .count = 0 };
 	dv_buf_init(&e.all, 8192);
 	requirement_validate(r, &e);

@@ -55,6 +55,13 @@ static void expect_none(json_t *causes)
 	json_decref(causes);
 }
 
+/* Asserts there is at least one cause; returns causes. */
+static json_t *expect_some(json_t *causes)
+{
+	assert_true(json_array_size(causes) > 0);
+	return causes;
+}
+
 /* Defaults and prunes obj; compares with want (JSON text). */
 static void expect_defaulted(const char *schema, const char *obj, const char *want)
 {
@@ -186,6 +193,9 @@ static void test_strings(void **state)
 	expect_none(validate(s, "{\"spec\":{\"when\":\"2024-02-03T04:05:06Z\",\"id\":\"123e4567-e89b-12d3-a456-426614174000\","
 				"\"other\":\"anything\"}}"));
 	expect_none(validate(s, "{\"spec\":{\"when\":\"2024-02-03T04:05:06.123+02:00\"}}"));
+	json_decref(expect_some(validate(s, "{\"spec\":{\"when\":\"2024-02-03T25:05:06Z\"}}")));
+	json_decref(expect_some(validate(s, "{\"spec\":{\"when\":\"2024-02-03 04:05:06Z\"}}")));
+	json_decref(expect_some(validate(s, "{\"spec\":{\"when\":\"2024-02-03T04:05:06\"}}")));
 	expect_one(validate(s, "{\"spec\":{\"id\":\"not-a-uuid\"}}"), "FieldValueTypeInvalid", "spec.id",
 		   "Invalid value: \"not-a-uuid\": spec.id in body must be of type uuid: \"not-a-uuid\"");
 }
@@ -499,11 +509,17 @@ static void test_check_defaults_and_lists(void **state)
 {
 	expect_one(check("{\"type\":\"object\",\"properties\":{\"r\":{\"type\":\"integer\",\"default\":\"one\"}}}"),
 		   "FieldValueTypeInvalid", PREFIX ".properties[r].default",
-		   "Invalid value: \"string\": " PREFIX ".properties[r].default in body must be of type integer: \"string\"");
+		   /* The default is validated as a value of its own, so the name
+		    * in the message is its inner path: empty at its top. */
+		   "Invalid value: \"string\":  in body must be of type integer: \"string\"");
+	expect_one(check("{\"type\":\"object\",\"properties\":{\"o\":{\"type\":\"object\",\"properties\":"
+			 "{\"n\":{\"type\":\"integer\",\"minimum\":2}},\"default\":{\"n\":1}}}}"),
+		   "FieldValueInvalid", PREFIX ".properties[o].default.n",
+		   "Invalid value: 1: n in body should be greater than or equal to 2");
 	expect_one(check("{\"type\":\"object\",\"properties\":{\"o\":{\"type\":\"object\",\"properties\":"
 			 "{\"a\":{\"type\":\"string\"}},\"default\":{\"a\":\"x\",\"b\":1}}}}"),
 		   "FieldValueInvalid", PREFIX ".properties[o].default",
-		   "Invalid value: {\"a\":\"x\",\"b\":1}: must not have unknown fields");
+		   "Invalid value: map[string]interface {}{\"a\":\"x\", \"b\":1}: must not have unknown fields");
 	expect_one(check("{\"type\":\"object\",\"properties\":{\"l\":{\"type\":\"array\",\"x-kubernetes-list-type\":\"bag\","
 			 "\"items\":{\"type\":\"string\"}}}}"),
 		   "FieldValueNotSupported", PREFIX ".properties[l].x-kubernetes-list-type",

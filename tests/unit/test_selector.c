@@ -182,6 +182,8 @@ static void test_label_syntax_errors(void **state)
 static void test_label_key_errors(void **state)
 {
 	label_error("a@b=c", "unable to parse requirement: <nil>: Invalid value: \"a@b\": name part " QNAME_REGEX_MSG);
+	/* Quoted as Go's %q does. */
+	label_error("a\"b", "unable to parse requirement: <nil>: Invalid value: \"a\\\"b\": name part " QNAME_REGEX_MSG);
 	label_error("-a", "unable to parse requirement: <nil>: Invalid value: \"-a\": name part " QNAME_REGEX_MSG);
 	label_error("a/b/c", "unable to parse requirement: <nil>: Invalid value: \"a/b/c\": a qualified name "
 			     QNAME_REGEX_MSG " with an optional DNS subdomain prefix and '/' (e.g. "
@@ -222,6 +224,12 @@ static void test_label_value_errors(void **state)
 	label_error("a=b@c", "unable to parse requirement: values[0][a]: Invalid value: \"b@c\": " VALUE_REGEX_MSG);
 	label_error("a in (ok,-bad)", "unable to parse requirement: values[0][a]: Invalid value: \"-bad\": "
 				      VALUE_REGEX_MSG);
+	/* Values are a sorted set before they are checked, as upstream's
+	 * sets.String: errors come in sort order, duplicates once, and
+	 * several are aggregated as "[e1, e2]". */
+	label_error("a in (zz-,bb-,bb-)", "unable to parse requirement: [values[0][a]: Invalid value: \"bb-\": "
+					  VALUE_REGEX_MSG ", values[1][a]: Invalid value: \"zz-\": " VALUE_REGEX_MSG "]");
+	assert_true(label_match("a in (x,x,y)", "{\"a\":\"y\"}"));
 	char sel[100], want[256];
 	memset(sel, 'v', sizeof(sel));
 	memcpy(sel, "a=", 2);
