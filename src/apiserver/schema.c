@@ -1409,6 +1409,15 @@ static void check_meta_props(sctx *c, const json_t *s, level lvl)
 	if (extra)
 		scause(c, "properties[metadata]", R_FORBIDDEN, "Forbidden: must not specify anything other than name and "
 							       "generateName, but metadata is implicitly specified");
+	/* Defaults would be applied to every object's metadata: refused. */
+	if (json_object_get(md, "default"))
+		scause(c, "properties[metadata].default", R_FORBIDDEN, "Forbidden: must not be set in top-level metadata");
+	json_object_foreach((json_t *)s_props(md), k, x) {
+		char where[300];
+		snprintf(where, sizeof(where), "properties[metadata].properties[%s].default", k);
+		if (json_object_get(x, "default"))
+			scause(c, where, R_FORBIDDEN, "Forbidden: must not be set in top-level metadata");
+	}
 }
 
 static void check_pattern(sctx *c, const json_t *s)

@@ -214,6 +214,47 @@ static void test_patterns(void **state)
 	json_decref(c);
 }
 
+/* Go RE2 syntax that ERE spells differently: each pattern must accept the
+ * first value and reject the second. */
+static void test_pattern_translation(void **state)
+{
+	static const struct {
+		const char *pattern, *good, *bad;
+	} cases[] = {
+		{ "^[^\\s]+$", "abc", "a c" },
+		{ "^[a-z\\-]+$", "a-b", "a_b" },
+		{ "^[\\]a]+$", "]a]", "b" },
+		{ "^a\\.b$", "a.b", "axb" },
+		{ "^a\\/b$", "a/b", "a\\b" },
+		{ "^x{2,3}?$", "xx", "x" },
+		{ "^\\D+$", "ab", "a1" },
+		{ "^\\w+$", "a_1", "a-1" },
+		{ "^[\\d.]+$", "1.2", "1,2" },
+		{ "^(a|b)+$", "abba", "abc" },
+		{ "^\\S+\\s\\S+$", "a b", "ab" },
+		{ "^[[:upper:]]+$", "AB", "Ab" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_t *s = json_pack("{s:s,s:{s:{s:s,s:s}}}", "type", "object", "properties", "v", "type",
+				      "string", "pattern", cases[i].pattern);
+		json_t *good = json_pack("{s:s}", "v", cases[i].good);
+		json_t *bad = json_pack("{s:s}", "v", cases[i].bad);
+		json_t *c1 = json_array(), *c2 = json_array(), *c3 = json_array();
+		dv_schema_check(s, "s", c3);
+		dv_schema_validate(s, good, c1);
+		dv_schema_validate(s, bad, c2);
+		if (json_array_size(c1) != 0 || json_array_size(c2) != 1 || json_array_size(c3) != 0)
+			fail_msg("pattern %s: good %zu, bad %zu, check %zu causes", cases[i].pattern,
+				 json_array_size(c1), json_array_size(c2), json_array_size(c3));
+		json_decref(s);
+		json_decref(good);
+		json_decref(bad);
+		json_decref(c1);
+		json_decref(c2);
+		json_decref(c3);
+	}
+}
+
 static void test_nullable(void **state)
 {
 	const char *s = SPEC("\"opt\":{\"type\":\"string\",\"nullable\":true},"
@@ -474,6 +515,16 @@ static void test_check_forbidden(void **state)
 			 "{\"labels\":{\"type\":\"object\"}}}}}"),
 		   "FieldValueForbidden", PREFIX ".properties[metadata]",
 		   "Forbidden: must not specify anything other than name and generateName, but metadata is implicitly specified");
+	json_t *md = check("{\"type\":\"object\",\"properties\":{\"metadata\":{\"type\":\"object\",\"default\":{},"
+			   "\"properties\":{\"name\":{\"type\":\"string\",\"default\":\"x\"}}}}}");
+	assert_int_equal(json_array_size(md), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(md, 0), "field")),
+			    PREFIX ".properties[metadata].default");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(md, 1), "field")),
+			    PREFIX ".properties[metadata].properties[name].default");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(md, 1), "message")),
+			    "Forbidden: must not be set in top-level metadata");
+	json_decref(md);
 	expect_one(check("{\"type\":\"object\",\"properties\":{\"kind\":{\"type\":\"integer\"}}}"), "FieldValueInvalid",
 		   PREFIX ".properties[kind].type", "Invalid value: \"integer\": must be string");
 }
@@ -549,6 +600,7 @@ int main(void)
 		cmocka_unit_test(test_numeric_bounds),
 		cmocka_unit_test(test_strings),
 		cmocka_unit_test(test_patterns),
+		cmocka_unit_test(test_pattern_translation),
 		cmocka_unit_test(test_nullable),
 		cmocka_unit_test(test_int_or_string),
 		cmocka_unit_test(test_junctors),
