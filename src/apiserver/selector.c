@@ -47,6 +47,7 @@ typedef struct {
 } requirement;
 
 struct dv_selector {
+	bool field; /* a field selector; matching with the other kind fails */
 	requirement *reqs;
 	size_t n;
 	size_t cap;
@@ -944,6 +945,8 @@ bool dv_label_selector_matches(const dv_selector *sel, const json_t *labels)
 {
 	if (!sel)
 		return true;
+	if (sel->field)
+		return false;
 	for (size_t i = 0; i < sel->n; i++)
 		if (!requirement_matches(&sel->reqs[i], labels))
 			return false;
@@ -1110,6 +1113,7 @@ int dv_field_selector_parse(const char *s, dv_selector **out, char *err, size_t 
 	dv_selector *sel = calloc(1, sizeof(*sel));
 	if (!sel)
 		return -ENOMEM;
+	sel->field = true;
 	int rc = field_terms_parse(sel, s, err, errlen);
 	if (rc < 0) {
 		if (rc == -ENOMEM)
@@ -1152,6 +1156,8 @@ bool dv_field_selector_matches(const dv_selector *sel, const json_t *obj)
 {
 	if (!sel)
 		return true;
+	if (!sel->field)
+		return false;
 	for (size_t i = 0; i < sel->n; i++) {
 		const requirement *r = &sel->reqs[i];
 		bool eq = field_equals(r, obj, r->values[0]);

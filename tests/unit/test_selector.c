@@ -142,6 +142,25 @@ static void test_label_empty(void **state)
 	dv_selector_free(NULL);
 }
 
+/* A selector used with the other kind's matcher matches nothing. */
+static void test_kind_mixup(void **state)
+{
+	dv_selector *ls, *fs;
+	char err[64];
+	json_t *obj = json_pack("{s:s}", "a", "b");
+	assert_int_equal(dv_label_selector_parse("a", &ls, err, sizeof(err)), 0);
+	assert_int_equal(dv_field_selector_parse("a=b", &fs, err, sizeof(err)), 0);
+	assert_true(dv_label_selector_matches(ls, obj));
+	assert_true(dv_field_selector_matches(fs, obj));
+	assert_false(dv_field_selector_matches(ls, obj));
+	assert_false(dv_label_selector_matches(fs, obj));
+	assert_true(dv_label_selector_matches(NULL, obj));
+	assert_true(dv_field_selector_matches(NULL, obj));
+	json_decref(obj);
+	dv_selector_free(ls);
+	dv_selector_free(fs);
+}
+
 static void test_label_keys_sorted(void **state)
 {
 	dv_selector *sel;
@@ -441,6 +460,44 @@ static void test_field_syntax(void **state)
 	assert_true(field_match("a=!b", "{\"a\":\"!b\"}"));
 }
 
+/* Random strings over the grammar's alphabet: every one either parses or
+ * fails with -EINVAL and a message; under ASan this is also a memory
+ * check of every error path. The generator is seeded, so runs repeat. */
+static void test_random_inputs(void **state)
+{
+	static const char alphabet[] = "ab=!(),<>  in notin\\.-/_1x";
+	unsigned seed = 12345;
+	char in[40], err[512];
+	int parsed = 0, failed = 0;
+	for (int iter = 0; iter < 20000; iter++) {
+		size_t n = (size_t)(rand_r(&seed) % (sizeof(in) - 1));
+		for (size_t i = 0; i < n; i++)
+			in[i] = alphabet[rand_r(&seed) % (sizeof(alphabet) - 1)];
+		in[n] = '\0';
+		dv_selector *sel = NULL;
+		int rc = iter % 2 ? dv_label_selector_parse(in, &sel, err, sizeof(err))
+				  : dv_field_selector_parse(in, &sel, err, sizeof(err));
+		if (rc == 0) {
+			assert_non_null(sel);
+			if (iter % 2)
+				(void)dv_label_selector_matches(sel, NULL);
+			else
+				(void)dv_field_selector_matches(sel, NULL);
+			dv_selector_free(sel);
+			parsed++;
+		} else {
+			if (rc != -EINVAL)
+				fail_msg("'%s': rc %d", in, rc);
+			assert_null(sel);
+			assert_true(err[0] != '\0');
+			failed++;
+		}
+	}
+	/* Both outcomes occur, or the generator tests nothing. */
+	assert_true(parsed > 100);
+	assert_true(failed > 100);
+}
+
 /* 10,000 objects through a label and a field selector: the hot path of a
  * filtered list. Asserts the right count; the time is printed. */
 static void test_many_objects(void **state)
@@ -489,6 +546,7 @@ int main(void)
 		cmocka_unit_test(test_label_gt_lt),
 		cmocka_unit_test(test_label_empty),
 		cmocka_unit_test(test_label_keys_sorted),
+		cmocka_unit_test(test_kind_mixup),
 		cmocka_unit_test(test_label_syntax_errors),
 		cmocka_unit_test(test_label_key_errors),
 		cmocka_unit_test(test_label_value_errors),
@@ -499,6 +557,7 @@ int main(void)
 		cmocka_unit_test(test_field_missing),
 		cmocka_unit_test(test_field_escapes),
 		cmocka_unit_test(test_field_syntax),
+		cmocka_unit_test(test_random_inputs),
 		cmocka_unit_test(test_many_objects),
 	};
 	return cmocka_run_group_tests_name("selector", tests, NULL, NULL);
