@@ -831,15 +831,6 @@ static const char *value_type(const json_t *v)
 	}
 }
 
-/* kube-openapi's type validator lets the zero value of any Go type ("",
- * 0, false) through without a type check; kept for identical verdicts. */
-static bool is_zero_value(const json_t *v)
-{
-	return (json_is_string(v) && json_string_length(v) == 0) ||
-	       (json_is_integer(v) && json_integer_value(v) == 0) ||
-	       (json_is_real(v) && json_real_value(v) == 0.0) || json_is_false(v);
-}
-
 static bool type_matches(const char *type, const json_t *v)
 {
 	const char *have = value_type(v);
@@ -898,8 +889,6 @@ static bool check_type(vctx *c, const json_t *s, const json_t *v)
 			     vpath(c), want);
 		return false;
 	}
-	if (is_zero_value(v))
-		return true;
 	if (ios ? type_matches("integer", v) || json_is_string(v) : type_matches(type, v))
 		return true;
 	vcause(c, R_TYPE, "Invalid value: \"%s\": %s in body must be of type %s: \"%s\"",

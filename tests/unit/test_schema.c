@@ -100,8 +100,15 @@ static void test_types(void **state)
 		   "Invalid value: \"string\": spec in body must be of type object: \"string\"");
 	/* Numbers take integers, integers take integral floats. */
 	expect_none(validate(s, "{\"spec\":{\"ratio\":3,\"replicas\":2.0,\"on\":true,\"name\":\"x\",\"tags\":[\"a\"]}}"));
-	/* kube-openapi skips the type check for zero values ("", 0, false). */
-	expect_none(validate(s, "{\"spec\":{\"replicas\":\"\",\"name\":0,\"on\":0}}"));
+	/* Zero values are type-checked like any other ("" is no integer, and
+	 * "" is a fine string): kube-openapi dropped its zero-value-as-null
+	 * branch (kube-openapi#230), only a JSON null is null. */
+	expect_one(validate(s, "{\"spec\":{\"replicas\":\"\"}}"), "FieldValueTypeInvalid", "spec.replicas",
+		   "Invalid value: \"string\": spec.replicas in body must be of type integer: \"string\"");
+	json_t *z = validate(s, "{\"spec\":{\"name\":0,\"on\":0}}");
+	assert_int_equal(json_array_size(z), 2);
+	json_decref(z);
+	expect_none(validate(s, "{\"spec\":{\"replicas\":0,\"name\":\"\",\"on\":false}}"));
 	/* Several problems give several causes. */
 	json_t *c = validate(s, "{\"spec\":{\"replicas\":\"x\",\"on\":\"y\"}}");
 	assert_int_equal(json_array_size(c), 2);
