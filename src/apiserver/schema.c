@@ -1150,46 +1150,104 @@ static void check_object(vctx *c, const json_t *s, const json_t *v)
 	}
 }
 
-/* Counts the causes validate_node adds for v against sub-schema sub. */
-static size_t sub_failures(vctx *c, const json_t *sub, const json_t *v)
+/* The causes validate_node gives v against sub-schema sub, in a new
+ * array (NULL if out of memory). */
+static json_t *sub_causes(vctx *c, const json_t *sub, const json_t *v)
 {
 	vctx tmp = { json_array(), c->base, c->path };
-	validate_node(&tmp, sub, v);
-	size_t n = json_array_size(tmp.causes);
-	json_decref(tmp.causes);
-	return n;
+	if (tmp.causes)
+		validate_node(&tmp, sub, v);
+	return tmp.causes;
 }
 
-/* allOf / anyOf / oneOf / not: value validations on the same node. */
+static void append_causes(vctx *c, const json_t *from)
+{
+	if (c->causes && from)
+		json_array_extend(c->causes, (json_t *)from);
+}
+
+/* The errors of allOf/anyOf/oneOf/not are not field errors upstream but
+ * plain ones, which ValidateCustomResource files under its own path: none
+ * for a resource, printed by Go as "<nil>". */
+static void composite_cause(vctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void composite_cause(vctx *c, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	schema_cause(c->causes, R_INVALID, c->base && *c->base ? c->base : "<nil>", "Invalid value: \"\": %s", msg);
+}
+
+/* Runs the sub-schemas of an anyOf/oneOf; returns how many v satisfies.
+ * *best gets the causes of the failing branch with the fewest of them
+ * (kube-openapi keeps the failure with the most passed checks). */
+static size_t junctor_branches(vctx *c, const json_t *subs, const json_t *v, json_t **best)
+{
+	size_t i, passed = 0;
+	const json_t *sub;
+	*best = NULL;
+	json_array_foreach(subs, i, sub) {
+		json_t *r = sub_causes(c, sub, v);
+		if (r && json_array_size(r) == 0) {
+			passed++;
+		} else if (r && !passed && (!*best || json_array_size(r) < json_array_size(*best))) {
+			json_decref(*best);
+			*best = r;
+			continue;
+		}
+		json_decref(r);
+	}
+	if (passed) {
+		json_decref(*best);
+		*best = NULL;
+	}
+	return passed;
+}
+
+/* anyOf, oneOf, allOf, not, in kube-openapi's order and wording. */
 static void check_junctors(vctx *c, const json_t *s, const json_t *v)
 {
-	size_t i, passed = 0, count;
-	const json_t *sub;
-	const json_t *all = json_object_get(s, "allOf");
-	json_array_foreach(all, i, sub)
-		validate_node(c, sub, v);
+	json_t *best;
 	const json_t *any = json_object_get(s, "anyOf");
-	if ((count = json_array_size(any)) > 0) {
-		json_array_foreach(any, i, sub)
-			passed += sub_failures(c, sub, v) == 0;
-		if (!passed)
-			vcause(c, R_INVALID,
-				     "Invalid value: \"\": \"%s\" must validate at least one schema (anyOf)", vpath(c));
+	if (json_array_size(any) > 0 && junctor_branches(c, any, v, &best) == 0) {
+		composite_cause(c, "\"%s\" must validate at least one schema (anyOf)", vpath(c));
+		append_causes(c, best);
+		json_decref(best);
 	}
 	const json_t *one = json_object_get(s, "oneOf");
-	if ((count = json_array_size(one)) > 0) {
-		passed = 0;
-		json_array_foreach(one, i, sub)
-			passed += sub_failures(c, sub, v) == 0;
-		if (passed != 1)
-			vcause(c, R_INVALID,
-				     "Invalid value: \"\": \"%s\" must validate one and only one schema (oneOf). %s",
-				     vpath(c), passed ? "Found more than one valid" : "Found none valid");
+	size_t n;
+	if (json_array_size(one) > 0 && (n = junctor_branches(c, one, v, &best)) != 1) {
+		if (n == 0)
+			composite_cause(c, "\"%s\" must validate one and only one schema (oneOf). Found none valid", vpath(c));
+		else
+			composite_cause(c, "\"%s\" must validate one and only one schema (oneOf). Found %zu valid alternatives",
+					vpath(c), n);
+		append_causes(c, best);
+		json_decref(best);
+	}
+	const json_t *all = json_object_get(s, "allOf");
+	if (json_array_size(all) > 0) {
+		size_t i, passed = 0;
+		const json_t *sub;
+		json_array_foreach(all, i, sub) {
+			json_t *r = sub_causes(c, sub, v);
+			passed += r && json_array_size(r) == 0;
+			append_causes(c, r);
+			json_decref(r);
+		}
+		if (passed != json_array_size(all))
+			composite_cause(c, "\"%s\" must validate all the schemas (allOf)%s", vpath(c),
+					passed ? "" : ". None validated");
 	}
 	const json_t *not = json_object_get(s, "not");
-	if (json_is_object(not) && sub_failures(c, not, v) == 0)
-		vcause(c, R_INVALID,
-			     "Invalid value: \"\": \"%s\" must not validate the schema (not)", vpath(c));
+	if (json_is_object(not)) {
+		json_t *r = sub_causes(c, not, v);
+		if (r && json_array_size(r) == 0)
+			composite_cause(c, "\"%s\" must not validate the schema (not)", vpath(c));
+		json_decref(r);
+	}
 }
 
 static void validate_node(vctx *c, const json_t *s, const json_t *v)

@@ -289,22 +289,51 @@ static void test_int_or_string(void **state)
 		   "Invalid value: \"half\": spec.port in body should match '^[0-9]+%?$'");
 }
 
+/* Asserts cause i of causes has this reason, field and message. */
+static void cause_is(const json_t *causes, size_t i, const char *reason, const char *field, const char *message)
+{
+	const json_t *c = json_array_get(causes, i);
+	assert_non_null(c);
+	assert_string_equal(json_string_value(json_object_get(c, "reason")), reason);
+	assert_string_equal(json_string_value(json_object_get(c, "field")), field);
+	assert_string_equal(json_string_value(json_object_get(c, "message")), message);
+}
+
 static void test_junctors(void **state)
 {
 	const char *s = SPEC("\"v\":{\"type\":\"integer\",\"oneOf\":[{\"minimum\":10},{\"maximum\":0}],"
-			     "\"not\":{\"multipleOf\":7}}");
-	expect_none(validate(s, "{\"spec\":{\"v\":12}}"));
-	expect_one(validate(s, "{\"spec\":{\"v\":5}}"), "FieldValueInvalid", "spec.v",
-		   "Invalid value: \"\": \"spec.v\" must validate one and only one schema (oneOf). Found none valid");
-	expect_one(validate(s, "{\"spec\":{\"v\":14}}"), "FieldValueInvalid", "spec.v",
+			     "\"not\":{\"multipleOf\":7}},"
+			     "\"u\":{\"type\":\"integer\",\"oneOf\":[{\"minimum\":0},{\"maximum\":100}]}");
+	expect_none(validate(s, "{\"spec\":{\"v\":12,\"u\":-5}}"));
+	/* The junctor's own error is a plain one upstream, filed under the
+	 * (absent) base path, which Go prints "<nil>"; the closest failing
+	 * branch's errors follow. */
+	json_t *c = validate(s, "{\"spec\":{\"v\":5}}");
+	assert_int_equal(json_array_size(c), 2);
+	cause_is(c, 0, "FieldValueInvalid", "<nil>",
+		 "Invalid value: \"\": \"spec.v\" must validate one and only one schema (oneOf). Found none valid");
+	cause_is(c, 1, "FieldValueInvalid", "spec.v", "Invalid value: 5: spec.v in body should be greater than or equal to 10");
+	json_decref(c);
+	expect_one(validate(s, "{\"spec\":{\"v\":14}}"), "FieldValueInvalid", "<nil>",
 		   "Invalid value: \"\": \"spec.v\" must not validate the schema (not)");
+	expect_one(validate(s, "{\"spec\":{\"u\":50}}"), "FieldValueInvalid", "<nil>",
+		   "Invalid value: \"\": \"spec.u\" must validate one and only one schema (oneOf). Found 2 valid alternatives");
+
 	const char *all = SPEC("\"w\":{\"type\":\"string\",\"allOf\":[{\"minLength\":2},{\"maxLength\":3}],"
 			       "\"anyOf\":[{\"pattern\":\"^a\"},{\"pattern\":\"^b\"}]}");
 	expect_none(validate(all, "{\"spec\":{\"w\":\"ab\"}}"));
-	expect_one(validate(all, "{\"spec\":{\"w\":\"abcd\"}}"), "FieldValueTooLong", "spec.w",
-		   "Too long: may not be more than 3 bytes");
-	expect_one(validate(all, "{\"spec\":{\"w\":\"cc\"}}"), "FieldValueInvalid", "spec.w",
-		   "Invalid value: \"\": \"spec.w\" must validate at least one schema (anyOf)");
+	c = validate(all, "{\"spec\":{\"w\":\"abcd\"}}");
+	assert_int_equal(json_array_size(c), 2);
+	cause_is(c, 0, "FieldValueTooLong", "spec.w", "Too long: may not be more than 3 bytes");
+	cause_is(c, 1, "FieldValueInvalid", "<nil>", "Invalid value: \"\": \"spec.w\" must validate all the schemas (allOf)");
+	json_decref(c);
+	c = validate(all, "{\"spec\":{\"w\":\"c\"}}");
+	assert_int_equal(json_array_size(c), 4);
+	cause_is(c, 0, "FieldValueInvalid", "<nil>", "Invalid value: \"\": \"spec.w\" must validate at least one schema (anyOf)");
+	cause_is(c, 1, "FieldValueInvalid", "spec.w", "Invalid value: \"c\": spec.w in body should match '^a'");
+	cause_is(c, 2, "FieldValueInvalid", "spec.w", "Invalid value: \"c\": spec.w in body should be at least 2 chars long");
+	cause_is(c, 3, "FieldValueInvalid", "<nil>", "Invalid value: \"\": \"spec.w\" must validate all the schemas (allOf)");
+	json_decref(c);
 }
 
 static void test_arrays(void **state)
