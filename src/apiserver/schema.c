@@ -560,7 +560,8 @@ static int re_bracket(const char **pp, re_out *r, char *err, size_t errlen)
 			else if (e == 's')
 				cls = "[:space:]";
 			else if (e == 'D' || e == 'W' || e == 'S')
-				return re_fail(err, errlen, "negated class escape inside brackets is not supported");
+				return re_fail(err, errlen,
+					       "negated class escape inside brackets is not supported");
 			else if (!(c = re_escape_char(e)))
 				return re_fail(err, errlen, "unsupported escape sequence inside brackets");
 		}
@@ -578,7 +579,8 @@ static int re_bracket(const char **pp, re_out *r, char *err, size_t errlen)
 			p += 2;
 			if (hi == '\\') {
 				if (!(hi = re_escape_char(*p++)))
-					return re_fail(err, errlen, "unsupported escape sequence inside brackets");
+					return re_fail(err, errlen,
+						       "unsupported escape sequence inside brackets");
 			}
 			if (b + 4 >= sizeof(body))
 				return re_fail(err, errlen, "bracket expression too long");
@@ -645,7 +647,8 @@ static int re_translate(const char *src, char *out, size_t len, char *err, size_
 			}
 		} else if (c == '(' && *p == '?') {
 			if (p[1] != ':')
-				return re_fail(err, errlen, "group flags and lookaround (?...) are not supported");
+				return re_fail(err, errlen,
+					       "group flags and lookaround (?...) are not supported");
 			p += 2;
 			re_putc(&r, '(');
 		} else if ((c == '*' || c == '+' || c == '?' || c == '}') && *p == '?') {
@@ -714,7 +717,8 @@ static bool is_date_time(const char *s)
 	}
 	if ((*t == 'Z' || *t == 'z') && !t[1])
 		return true;
-	return (*t == '+' || *t == '-') && all_digits(t + 1, 2) && t[3] == ':' && all_digits(t + 4, 2) && !t[6];
+	return (*t == '+' || *t == '-') && all_digits(t + 1, 2) && t[3] == ':' && all_digits(t + 4, 2) &&
+	       !t[6];
 }
 
 static bool is_uuid(const char *s)
@@ -886,13 +890,13 @@ static bool check_type(vctx *c, const json_t *s, const json_t *v)
 		if (s_nullable(s))
 			return true;
 		vcause(c, R_TYPE, "Invalid value: \"null\": %s in body must be of type %s: \"null\"",
-			     vpath(c), want);
+		       vpath(c), want);
 		return false;
 	}
 	if (ios ? type_matches("integer", v) || json_is_string(v) : type_matches(type, v))
 		return true;
-	vcause(c, R_TYPE, "Invalid value: \"%s\": %s in body must be of type %s: \"%s\"",
-		     value_type(v), vpath(c), want, value_type(v));
+	vcause(c, R_TYPE, "Invalid value: \"%s\": %s in body must be of type %s: \"%s\"", value_type(v),
+	       vpath(c), want, value_type(v));
 	return false;
 }
 
@@ -952,23 +956,23 @@ static void check_string(vctx *c, const json_t *s, const json_t *v)
 	go_quote(str, q, sizeof(q));
 	if (s_number(s, "maxLength", &lim) && (double)n > lim)
 		vcause(c, R_TOO_LONG, "Too long: may not be more than %.0f %s", lim,
-			     lim == 1 ? "byte" : "bytes");
+		       lim == 1 ? "byte" : "bytes");
 	if (s_number(s, "minLength", &lim) && (double)n < lim)
-		vcause(c, R_INVALID, "Invalid value: %s: %s in body should be at least %.0f chars long",
-			     q, vpath(c), lim);
+		vcause(c, R_INVALID, "Invalid value: %s: %s in body should be at least %.0f chars long", q,
+		       vpath(c), lim);
 	const char *pattern = json_string_value(json_object_get(s, "pattern"));
 	regex_t re;
 	char err[256];
 	if (pattern && pattern_compile(pattern, &re, err, sizeof(err)) == 0) {
 		if (regexec(&re, str, 0, NULL, 0) != 0)
-			vcause(c, R_INVALID, "Invalid value: %s: %s in body should match '%s'", q,
-				     vpath(c), pattern);
+			vcause(c, R_INVALID, "Invalid value: %s: %s in body should match '%s'", q, vpath(c),
+			       pattern);
 		regfree(&re);
 	}
 	const char *format = json_string_value(json_object_get(s, "format"));
 	if (format && !format_ok(format, str))
-		vcause(c, R_TYPE, "Invalid value: %s: %s in body must be of type %s: %s", q,
-			     vpath(c), format, q);
+		vcause(c, R_TYPE, "Invalid value: %s: %s in body must be of type %s: %s", q, vpath(c), format,
+		       q);
 }
 
 /* d is a whole multiple of factor, within a small tolerance for the
@@ -991,21 +995,21 @@ static void check_number(vctx *c, const json_t *s, const json_t *v)
 		bool excl = s_flag(s, "exclusiveMaximum");
 		go_float(lim, limit, sizeof(limit));
 		if (excl ? d >= lim : d > lim)
-			vcause(c, R_INVALID, "Invalid value: %s: %s in body should be less than %s%s",
-				     val, vpath(c), excl ? "" : "or equal to ", limit);
+			vcause(c, R_INVALID, "Invalid value: %s: %s in body should be less than %s%s", val,
+			       vpath(c), excl ? "" : "or equal to ", limit);
 	}
 	if (s_number(s, "minimum", &lim)) {
 		bool excl = s_flag(s, "exclusiveMinimum");
 		go_float(lim, limit, sizeof(limit));
 		if (excl ? d <= lim : d < lim)
-			vcause(c, R_INVALID, "Invalid value: %s: %s in body should be greater than %s%s",
-				     val, vpath(c), excl ? "" : "or equal to ", limit);
+			vcause(c, R_INVALID, "Invalid value: %s: %s in body should be greater than %s%s", val,
+			       vpath(c), excl ? "" : "or equal to ", limit);
 	}
 	if (s_number(s, "multipleOf", &lim) && lim > 0) {
 		if (!is_multiple(d, lim)) {
 			go_float(lim, limit, sizeof(limit));
-			vcause(c, R_INVALID, "Invalid value: %s: %s in body should be a multiple of %s",
-				     val, vpath(c), limit);
+			vcause(c, R_INVALID, "Invalid value: %s: %s in body should be a multiple of %s", val,
+			       vpath(c), limit);
 		}
 	}
 }
@@ -1061,7 +1065,8 @@ static void check_list_type(vctx *c, const json_t *s, const json_t *v)
 				continue;
 			if (unique && !set && !map) {
 				vcause(c, R_INVALID,
-					     "Invalid value: \"\": %s in body shouldn't contain duplicates", vpath(c));
+				       "Invalid value: \"\": %s in body shouldn't contain duplicates",
+				       vpath(c));
 				return;
 			}
 			char val[1024];
@@ -1085,10 +1090,10 @@ static void check_array(vctx *c, const json_t *s, const json_t *v)
 	double lim;
 	if (s_number(s, "maxItems", &lim) && (double)n > lim)
 		vcause(c, R_TOO_MANY, "Too many: %zu: must have at most %.0f %s", n, lim,
-			     lim == 1 ? "item" : "items");
+		       lim == 1 ? "item" : "items");
 	if (s_number(s, "minItems", &lim) && (double)n < lim)
-		vcause(c, R_INVALID, "Invalid value: %zu: %s in body should have at least %.0f items",
-			     n, vpath(c), lim);
+		vcause(c, R_INVALID, "Invalid value: %zu: %s in body should have at least %.0f items", n,
+		       vpath(c), lim);
 	const json_t *items = s_items(s);
 	size_t i;
 	const json_t *x;
@@ -1120,10 +1125,10 @@ static void check_object(vctx *c, const json_t *s, const json_t *v)
 	double lim;
 	if (s_number(s, "maxProperties", &lim) && (double)n > lim)
 		vcause(c, R_TOO_MANY, "Too many: %zu: must have at most %.0f %s", n, lim,
-			     lim == 1 ? "item" : "items");
+		       lim == 1 ? "item" : "items");
 	if (s_number(s, "minProperties", &lim) && (double)n < lim)
-		vcause(c, R_INVALID,
-			     "Invalid value: %zu: %s in body should have at least %.0f properties", n, vpath(c), lim);
+		vcause(c, R_INVALID, "Invalid value: %zu: %s in body should have at least %.0f properties", n,
+		       vpath(c), lim);
 	size_t i;
 	const json_t *r;
 	json_array_foreach(json_object_get(s, "required"), i, r) {
@@ -1177,7 +1182,8 @@ static void composite_cause(vctx *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	schema_cause(c->causes, R_INVALID, c->base && *c->base ? c->base : "<nil>", "Invalid value: \"\": %s", msg);
+	schema_cause(c->causes, R_INVALID, c->base && *c->base ? c->base : "<nil>", "Invalid value: \"\": %s",
+		     msg);
 }
 
 /* Runs the sub-schemas of an anyOf/oneOf; returns how many v satisfies.
@@ -1220,9 +1226,13 @@ static void check_junctors(vctx *c, const json_t *s, const json_t *v)
 	size_t n;
 	if (json_array_size(one) > 0 && (n = junctor_branches(c, one, v, &best)) != 1) {
 		if (n == 0)
-			composite_cause(c, "\"%s\" must validate one and only one schema (oneOf). Found none valid", vpath(c));
+			composite_cause(
+				c, "\"%s\" must validate one and only one schema (oneOf). Found none valid",
+				vpath(c));
 		else
-			composite_cause(c, "\"%s\" must validate one and only one schema (oneOf). Found %zu valid alternatives",
+			composite_cause(c,
+					"\"%s\" must validate one and only one schema (oneOf). Found %zu "
+					"valid alternatives",
 					vpath(c), n);
 		append_causes(c, best);
 		json_decref(best);
@@ -1333,11 +1343,13 @@ static void check_unsupported(sctx *c, const json_t *s)
 			scause(c, banned[i].key, R_FORBIDDEN, "Forbidden: %s", banned[i].msg);
 	if (s_flag(s, "uniqueItems"))
 		scause(c, "uniqueItems", R_FORBIDDEN,
-		       "Forbidden: uniqueItems cannot be set to true since the runtime complexity becomes quadratic");
+		       "Forbidden: uniqueItems cannot be set to true since the runtime complexity becomes "
+		       "quadratic");
 	if (json_is_array(json_object_get(s, "items")))
 		scause(c, "items", R_FORBIDDEN, "Forbidden: items must be a schema object and not an array");
 	if (json_is_false(json_object_get(s, "x-kubernetes-preserve-unknown-fields")))
-		scause(c, "x-kubernetes-preserve-unknown-fields", R_INVALID, "Invalid value: false: must be true or undefined");
+		scause(c, "x-kubernetes-preserve-unknown-fields", R_INVALID,
+		       "Invalid value: false: must be true or undefined");
 }
 
 static void check_type_field(sctx *c, const json_t *s, level lvl)
@@ -1351,18 +1363,22 @@ static void check_type_field(sctx *c, const json_t *s, level lvl)
 		return;
 	}
 	if (type && strcmp(type, "null") == 0) {
-		scause(c, "type", R_FORBIDDEN, "Forbidden: type cannot be set to null, use nullable as an alternative");
+		scause(c, "type", R_FORBIDDEN,
+		       "Forbidden: type cannot be set to null, use nullable as an alternative");
 		return;
 	}
 	if (type && !valid_type_name(type)) {
 		go_quote(type, q, sizeof(q));
-		scause(c, "type", R_NOT_SUPPORTED, "Unsupported value: %s: supported values: \"array\", \"boolean\", "
-						  "\"integer\", \"number\", \"object\", \"string\"", q);
+		scause(c, "type", R_NOT_SUPPORTED,
+		       "Unsupported value: %s: supported values: \"array\", \"boolean\", "
+		       "\"integer\", \"number\", \"object\", \"string\"",
+		       q);
 		return;
 	}
 	if (embedded && (!type || strcmp(type, "object") != 0)) {
 		if (!type)
-			scause(c, "type", R_REQUIRED, "Required value: must be object if x-kubernetes-embedded-resource is true");
+			scause(c, "type", R_REQUIRED,
+			       "Required value: must be object if x-kubernetes-embedded-resource is true");
 		else
 			scause(c, "type", R_INVALID, "Invalid value: \"%s\": must be object if "
 						    "x-kubernetes-embedded-resource is true", type);
@@ -1372,7 +1388,8 @@ static void check_type_field(sctx *c, const json_t *s, level lvl)
 		scause(c, "type", R_REQUIRED, "Required value: must not be empty %s", where[lvl]);
 	}
 	if (ios && type)
-		scause(c, "type", R_INVALID, "Invalid value: \"%s\": must be empty if x-kubernetes-int-or-string is true", type);
+		scause(c, "type", R_INVALID,
+		       "Invalid value: \"%s\": must be empty if x-kubernetes-int-or-string is true", type);
 	if (lvl == LVL_ROOT && type && strcmp(type, "object") != 0)
 		scause(c, "type", R_INVALID, "Invalid value: \"%s\": must be object at the root", type);
 	if (type && strcmp(type, "array") == 0 && !json_object_get(s, "items"))
@@ -1389,8 +1406,9 @@ static void check_extensions(sctx *c, const json_t *s)
 		scause(c, "x-kubernetes-embedded-resource", R_INVALID,
 		       "Invalid value: true: must be false if x-kubernetes-int-or-string is true");
 	if (s_embedded(s) && !s_preserve(s) && json_object_size(s_props(s)) == 0)
-		scause(c, "properties", R_REQUIRED, "Required value: must not be empty if x-kubernetes-embedded-resource "
-						   "is true without x-kubernetes-preserve-unknown-fields");
+		scause(c, "properties", R_REQUIRED,
+		       "Required value: must not be empty if x-kubernetes-embedded-resource "
+		       "is true without x-kubernetes-preserve-unknown-fields");
 }
 
 static void check_additional(sctx *c, const json_t *s, level lvl)
@@ -1401,7 +1419,8 @@ static void check_additional(sctx *c, const json_t *s, level lvl)
 	if (lvl == LVL_ROOT)
 		scause(c, "additionalProperties", R_FORBIDDEN, "Forbidden: must not be used at the root");
 	if (json_is_false(a))
-		scause(c, "additionalProperties", R_FORBIDDEN, "Forbidden: additionalProperties cannot be set to false");
+		scause(c, "additionalProperties", R_FORBIDDEN,
+		       "Forbidden: additionalProperties cannot be set to false");
 	else if (json_object_size(s_props(s)) > 0)
 		scause(c, "additionalProperties", R_FORBIDDEN,
 		       "Forbidden: additionalProperties and properties are mutual exclusive");
@@ -1438,7 +1457,8 @@ static void check_meta_props(sctx *c, const json_t *s, level lvl)
 	const json_t *md = json_object_get(props, "metadata");
 	if (lvl != LVL_ROOT || !md)
 		return;
-	static const char *const allowed[] = { "type", "description", "title", "nullable", "default", "properties" };
+	static const char *const allowed[] = {"type",     "description", "title",
+					      "nullable", "default",     "properties"};
 	bool extra = false;
 	const char *k;
 	const json_t *x;
@@ -1454,11 +1474,13 @@ static void check_meta_props(sctx *c, const json_t *s, level lvl)
 		extra |= !name || (t && strcmp(t, "string") != 0);
 	}
 	if (extra)
-		scause(c, "properties[metadata]", R_FORBIDDEN, "Forbidden: must not specify anything other than name and "
-							       "generateName, but metadata is implicitly specified");
+		scause(c, "properties[metadata]", R_FORBIDDEN,
+		       "Forbidden: must not specify anything other than name and "
+		       "generateName, but metadata is implicitly specified");
 	/* Defaults would be applied to every object's metadata: refused. */
 	if (json_object_get(md, "default"))
-		scause(c, "properties[metadata].default", R_FORBIDDEN, "Forbidden: must not be set in top-level metadata");
+		scause(c, "properties[metadata].default", R_FORBIDDEN,
+		       "Forbidden: must not be set in top-level metadata");
 	json_object_foreach((json_t *)s_props(md), k, x) {
 		char where[300];
 		snprintf(where, sizeof(where), "properties[metadata].properties[%s].default", k);
@@ -1480,7 +1502,8 @@ static void check_pattern(sctx *c, const json_t *s)
 	}
 	if (pattern_compile(json_string_value(pj), &re, err, sizeof(err)) < 0) {
 		go_quote(json_string_value(pj), q, sizeof(q));
-		scause(c, "pattern", R_INVALID, "Invalid value: %s: must be a valid regular expression, but isn't: %s", q, err);
+		scause(c, "pattern", R_INVALID,
+		       "Invalid value: %s: must be a valid regular expression, but isn't: %s", q, err);
 		return;
 	}
 	regfree(&re);
@@ -1501,15 +1524,18 @@ static void check_list_type_schema(sctx *c, const json_t *s)
 		}
 		const char *type = s_type(s);
 		if (!type || strcmp(type, "array") != 0)
-			scause(c, "x-kubernetes-list-type", R_INVALID, "Invalid value: \"%s\": must only be used if type is array", lt);
+			scause(c, "x-kubernetes-list-type", R_INVALID,
+			       "Invalid value: \"%s\": must only be used if type is array", lt);
 	}
 	bool map = lt && strcmp(lt, "map") == 0;
 	if (!map && json_array_size(keys) > 0)
-		scause(c, "x-kubernetes-list-map-keys", R_FORBIDDEN, "Forbidden: must be empty if x-kubernetes-list-type is not map");
+		scause(c, "x-kubernetes-list-map-keys", R_FORBIDDEN,
+		       "Forbidden: must be empty if x-kubernetes-list-type is not map");
 	if (!map)
 		return;
 	if (json_array_size(keys) == 0) {
-		scause(c, "x-kubernetes-list-map-keys", R_REQUIRED, "Required value: must not be empty if x-kubernetes-list-type is map");
+		scause(c, "x-kubernetes-list-map-keys", R_REQUIRED,
+		       "Required value: must not be empty if x-kubernetes-list-type is map");
 		return;
 	}
 	const json_t *items = s_items(s);
@@ -1522,10 +1548,12 @@ static void check_list_type_schema(sctx *c, const json_t *s)
 	size_t i;
 	const json_t *k;
 	json_array_foreach(keys, i, k) {
-		const json_t *p = json_object_get(s_props(items), json_string_value(k) ? json_string_value(k) : "");
+		const json_t *p =
+			json_object_get(s_props(items), json_string_value(k) ? json_string_value(k) : "");
 		if (!p) {
 			scause(c, "x-kubernetes-list-map-keys", R_INVALID,
-			       "Invalid value: \"%s\": entries must all be names of item properties", json_string_value(k));
+			       "Invalid value: \"%s\": entries must all be names of item properties",
+			       json_string_value(k));
 			return;
 		}
 	}
@@ -1535,9 +1563,13 @@ static void check_list_type_schema(sctx *c, const json_t *s)
  * part too; value validations carry no types of their own. */
 static void check_junctor_node(sctx *c, const json_t *j, const json_t *structural)
 {
-	static const char *const forbidden[] = { "type", "default", "additionalProperties", "nullable",
-						 "x-kubernetes-preserve-unknown-fields",
-						 "x-kubernetes-embedded-resource", "x-kubernetes-int-or-string" };
+	static const char *const forbidden[] = {"type",
+						"default",
+						"additionalProperties",
+						"nullable",
+						"x-kubernetes-preserve-unknown-fields",
+						"x-kubernetes-embedded-resource",
+						"x-kubernetes-int-or-string"};
 	for (size_t i = 0; i < sizeof(forbidden) / sizeof(forbidden[0]); i++) {
 		/* The one IntOrString exception: anyOf [{type: integer}, {type: string}]. */
 		if (i == 0 && s_flag(structural, "x-kubernetes-int-or-string"))
@@ -1551,7 +1583,8 @@ static void check_junctor_node(sctx *c, const json_t *j, const json_t *structura
 		char child[300];
 		snprintf(child, sizeof(child), "properties[%s]", k);
 		if (!json_object_get(s_props(structural), k))
-			scause(c, child, R_REQUIRED, "Required value: must be specified in the structural part of the schema too");
+			scause(c, child, R_REQUIRED,
+			       "Required value: must be specified in the structural part of the schema too");
 	}
 }
 
@@ -1589,7 +1622,8 @@ static void check_default(sctx *c, const json_t *s)
 	if (!json_equal(copy, pruned)) {
 		char val[512];
 		fmt_value(def, val, sizeof(val));
-		schema_cause(c->causes, R_INVALID, c->path.s, "Invalid value: %s: must not have unknown fields", val);
+		schema_cause(c->causes, R_INVALID, c->path.s,
+			     "Invalid value: %s: must not have unknown fields", val);
 	}
 	/* Upstream validates a default as a resource of its own: messages name
 	 * paths inside the default (none at its top), fields are below it. */

@@ -76,7 +76,8 @@ static void expect_defaulted(const char *schema, const char *obj, const char *wa
 	json_decref(w);
 }
 
-#define SPEC(props) "{\"type\":\"object\",\"properties\":{\"spec\":{\"type\":\"object\",\"properties\":{" props "}}}}"
+#define SPEC(props)                                                                                          \
+	"{\"type\":\"object\",\"properties\":{\"spec\":{\"type\":\"object\",\"properties\":{" props "}}}}"
 
 static void test_types(void **state)
 {
@@ -84,7 +85,8 @@ static void test_types(void **state)
 			     "\"on\":{\"type\":\"boolean\"},\"name\":{\"type\":\"string\"},"
 			     "\"tags\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
 			     "\"sub\":{\"type\":\"object\"}");
-	expect_one(validate(s, "{\"spec\":{\"replicas\":\"three\"}}"), "FieldValueTypeInvalid", "spec.replicas",
+	expect_one(validate(s, "{\"spec\":{\"replicas\":\"three\"}}"), "FieldValueTypeInvalid",
+		   "spec.replicas",
 		   "Invalid value: \"string\": spec.replicas in body must be of type integer: \"string\"");
 	expect_one(validate(s, "{\"spec\":{\"replicas\":1.5}}"), "FieldValueTypeInvalid", "spec.replicas",
 		   "Invalid value: \"number\": spec.replicas in body must be of type integer: \"number\"");
@@ -99,7 +101,8 @@ static void test_types(void **state)
 	expect_one(validate(s, "{\"spec\":\"x\"}"), "FieldValueTypeInvalid", "spec",
 		   "Invalid value: \"string\": spec in body must be of type object: \"string\"");
 	/* Numbers take integers, integers take integral floats. */
-	expect_none(validate(s, "{\"spec\":{\"ratio\":3,\"replicas\":2.0,\"on\":true,\"name\":\"x\",\"tags\":[\"a\"]}}"));
+	expect_none(validate(
+		s, "{\"spec\":{\"ratio\":3,\"replicas\":2.0,\"on\":true,\"name\":\"x\",\"tags\":[\"a\"]}}"));
 	/* Zero values are type-checked like any other ("" is no integer, and
 	 * "" is a fine string): kube-openapi dropped its zero-value-as-null
 	 * branch (kube-openapi#230), only a JSON null is null. */
@@ -117,11 +120,13 @@ static void test_types(void **state)
 
 static void test_required(void **state)
 {
-	const char *s = "{\"type\":\"object\",\"required\":[\"spec\"],\"properties\":{\"spec\":{\"type\":\"object\","
-			"\"required\":[\"name\",\"size\"],\"properties\":{\"name\":{\"type\":\"string\"},"
-			"\"size\":{\"type\":\"integer\"}}}}}";
+	const char *s =
+		"{\"type\":\"object\",\"required\":[\"spec\"],\"properties\":{\"spec\":{\"type\":\"object\","
+		"\"required\":[\"name\",\"size\"],\"properties\":{\"name\":{\"type\":\"string\"},"
+		"\"size\":{\"type\":\"integer\"}}}}}";
 	expect_one(validate(s, "{}"), "FieldValueRequired", "spec", "Required value");
-	expect_one(validate(s, "{\"spec\":{\"name\":\"a\"}}"), "FieldValueRequired", "spec.size", "Required value");
+	expect_one(validate(s, "{\"spec\":{\"name\":\"a\"}}"), "FieldValueRequired", "spec.size",
+		   "Required value");
 	json_t *c = validate(s, "{\"spec\":{}}");
 	assert_int_equal(json_array_size(c), 2);
 	assert_string_equal(json_string_value(json_object_get(json_array_get(c, 0), "field")), "spec.name");
@@ -142,19 +147,27 @@ static void test_enum(void **state)
 
 static void test_nested(void **state)
 {
-	const char *s = SPEC("\"ports\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"port\"],"
-			     "\"properties\":{\"port\":{\"type\":\"integer\",\"maximum\":65535},"
-			     "\"name\":{\"type\":\"string\"}}}},"
-			     "\"matrix\":{\"type\":\"array\",\"items\":{\"type\":\"array\",\"items\":{\"type\":\"integer\"}}}");
-	expect_one(validate(s, "{\"spec\":{\"ports\":[{\"port\":80},{\"port\":\"http\"}]}}"), "FieldValueTypeInvalid",
-		   "spec.ports[1].port", "Invalid value: \"string\": spec.ports[1].port in body must be of type integer: \"string\"");
-	expect_one(validate(s, "{\"spec\":{\"ports\":[{\"name\":\"x\"}]}}"), "FieldValueRequired", "spec.ports[0].port",
-		   "Required value");
-	expect_one(validate(s, "{\"spec\":{\"ports\":[{\"port\":70000}]}}"), "FieldValueInvalid", "spec.ports[0].port",
+	const char *s =
+		SPEC("\"ports\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"port\"],"
+		     "\"properties\":{\"port\":{\"type\":\"integer\",\"maximum\":65535},"
+		     "\"name\":{\"type\":\"string\"}}}},"
+		     "\"matrix\":{\"type\":\"array\",\"items\":{\"type\":\"array\",\"items\":{\"type\":"
+		     "\"integer\"}}}");
+	expect_one(
+		validate(s, "{\"spec\":{\"ports\":[{\"port\":80},{\"port\":\"http\"}]}}"),
+		"FieldValueTypeInvalid", "spec.ports[1].port",
+		"Invalid value: \"string\": spec.ports[1].port in body must be of type integer: \"string\"");
+	expect_one(validate(s, "{\"spec\":{\"ports\":[{\"name\":\"x\"}]}}"), "FieldValueRequired",
+		   "spec.ports[0].port", "Required value");
+	expect_one(validate(s, "{\"spec\":{\"ports\":[{\"port\":70000}]}}"), "FieldValueInvalid",
+		   "spec.ports[0].port",
 		   "Invalid value: 70000: spec.ports[0].port in body should be less than or equal to 65535");
-	expect_one(validate(s, "{\"spec\":{\"matrix\":[[1,2],[3,\"x\"]]}}"), "FieldValueTypeInvalid", "spec.matrix[1][1]",
-		   "Invalid value: \"string\": spec.matrix[1][1] in body must be of type integer: \"string\"");
-	expect_none(validate(s, "{\"spec\":{\"ports\":[{\"port\":80,\"name\":\"http\"}],\"matrix\":[[1],[]]}}"));
+	expect_one(
+		validate(s, "{\"spec\":{\"matrix\":[[1,2],[3,\"x\"]]}}"), "FieldValueTypeInvalid",
+		"spec.matrix[1][1]",
+		"Invalid value: \"string\": spec.matrix[1][1] in body must be of type integer: \"string\"");
+	expect_none(
+		validate(s, "{\"spec\":{\"ports\":[{\"port\":80,\"name\":\"http\"}],\"matrix\":[[1],[]]}}"));
 }
 
 static void test_numeric_bounds(void **state)
@@ -195,9 +208,11 @@ static void test_strings(void **state)
 		   "Invalid value: \"a\": spec.code in body should be at least 2 chars long");
 	/* Lengths count characters, not bytes. */
 	expect_none(validate(s, "{\"spec\":{\"code\":\"\xc3\xa9\xc3\xa9\xc3\xa9\"}}"));
-	expect_one(validate(s, "{\"spec\":{\"when\":\"yesterday\"}}"), "FieldValueTypeInvalid", "spec.when",
-		   "Invalid value: \"yesterday\": spec.when in body must be of type date-time: \"yesterday\"");
-	expect_none(validate(s, "{\"spec\":{\"when\":\"2024-02-03T04:05:06Z\",\"id\":\"123e4567-e89b-12d3-a456-426614174000\","
+	expect_one(
+		validate(s, "{\"spec\":{\"when\":\"yesterday\"}}"), "FieldValueTypeInvalid", "spec.when",
+		"Invalid value: \"yesterday\": spec.when in body must be of type date-time: \"yesterday\"");
+	expect_none(validate(s, "{\"spec\":{\"when\":\"2024-02-03T04:05:06Z\",\"id\":\"123e4567-e89b-12d3-"
+				"a456-426614174000\","
 				"\"other\":\"anything\"}}"));
 	expect_none(validate(s, "{\"spec\":{\"when\":\"2024-02-03T04:05:06.123+02:00\"}}"));
 	json_decref(expect_some(validate(s, "{\"spec\":{\"when\":\"2024-02-03T25:05:06Z\"}}")));
@@ -215,7 +230,9 @@ static void test_patterns(void **state)
 			     "\"grp\":{\"type\":\"string\",\"pattern\":\"^(?:ab)+\\\\.x$\"}");
 	expect_one(validate(s, "{\"spec\":{\"name\":\"Abc\"}}"), "FieldValueInvalid", "spec.name",
 		   "Invalid value: \"Abc\": spec.name in body should match '^[a-z]+$'");
-	expect_none(validate(s, "{\"spec\":{\"name\":\"abc\",\"zip\":\"12345\",\"host\":\"a-b.c_d\",\"grp\":\"abab.x\"}}"));
+	expect_none(validate(
+		s,
+		"{\"spec\":{\"name\":\"abc\",\"zip\":\"12345\",\"host\":\"a-b.c_d\",\"grp\":\"abab.x\"}}"));
 	json_t *c = validate(s, "{\"spec\":{\"zip\":\"1234a\",\"host\":\"a b\",\"grp\":\"abaxx\"}}");
 	assert_int_equal(json_array_size(c), 3);
 	json_decref(c);
@@ -276,13 +293,15 @@ static void test_int_or_string(void **state)
 	const char *s = SPEC("\"port\":{\"x-kubernetes-int-or-string\":true}");
 	expect_none(validate(s, "{\"spec\":{\"port\":8080}}"));
 	expect_none(validate(s, "{\"spec\":{\"port\":\"http\"}}"));
-	expect_one(validate(s, "{\"spec\":{\"port\":true}}"), "FieldValueTypeInvalid", "spec.port",
-		   "Invalid value: \"boolean\": spec.port in body must be of type integer,string: \"boolean\"");
+	expect_one(
+		validate(s, "{\"spec\":{\"port\":true}}"), "FieldValueTypeInvalid", "spec.port",
+		"Invalid value: \"boolean\": spec.port in body must be of type integer,string: \"boolean\"");
 	expect_one(validate(s, "{\"spec\":{\"port\":1.5}}"), "FieldValueTypeInvalid", "spec.port",
 		   "Invalid value: \"number\": spec.port in body must be of type integer,string: \"number\"");
 	/* The usual anyOf form next to the extension. */
-	const char *a = SPEC("\"port\":{\"x-kubernetes-int-or-string\":true,\"anyOf\":[{\"type\":\"integer\"},"
-			     "{\"type\":\"string\"}],\"pattern\":\"^[0-9]+%?$\"}");
+	const char *a =
+		SPEC("\"port\":{\"x-kubernetes-int-or-string\":true,\"anyOf\":[{\"type\":\"integer\"},"
+		     "{\"type\":\"string\"}],\"pattern\":\"^[0-9]+%?$\"}");
 	expect_none(validate(a, "{\"spec\":{\"port\":\"50%\"}}"));
 	expect_none(validate(a, "{\"spec\":{\"port\":3}}"));
 	expect_one(validate(a, "{\"spec\":{\"port\":\"half\"}}"), "FieldValueInvalid", "spec.port",
@@ -290,7 +309,8 @@ static void test_int_or_string(void **state)
 }
 
 /* Asserts cause i of causes has this reason, field and message. */
-static void cause_is(const json_t *causes, size_t i, const char *reason, const char *field, const char *message)
+static void cause_is(const json_t *causes, size_t i, const char *reason, const char *field,
+		     const char *message)
 {
 	const json_t *c = json_array_get(causes, i);
 	assert_non_null(c);
@@ -311,13 +331,16 @@ static void test_junctors(void **state)
 	json_t *c = validate(s, "{\"spec\":{\"v\":5}}");
 	assert_int_equal(json_array_size(c), 2);
 	cause_is(c, 0, "FieldValueInvalid", "<nil>",
-		 "Invalid value: \"\": \"spec.v\" must validate one and only one schema (oneOf). Found none valid");
-	cause_is(c, 1, "FieldValueInvalid", "spec.v", "Invalid value: 5: spec.v in body should be greater than or equal to 10");
+		 "Invalid value: \"\": \"spec.v\" must validate one and only one schema (oneOf). Found none "
+		 "valid");
+	cause_is(c, 1, "FieldValueInvalid", "spec.v",
+		 "Invalid value: 5: spec.v in body should be greater than or equal to 10");
 	json_decref(c);
 	expect_one(validate(s, "{\"spec\":{\"v\":14}}"), "FieldValueInvalid", "<nil>",
 		   "Invalid value: \"\": \"spec.v\" must not validate the schema (not)");
 	expect_one(validate(s, "{\"spec\":{\"u\":50}}"), "FieldValueInvalid", "<nil>",
-		   "Invalid value: \"\": \"spec.u\" must validate one and only one schema (oneOf). Found 2 valid alternatives");
+		   "Invalid value: \"\": \"spec.u\" must validate one and only one schema (oneOf). Found 2 "
+		   "valid alternatives");
 
 	const char *all = SPEC("\"w\":{\"type\":\"string\",\"allOf\":[{\"minLength\":2},{\"maxLength\":3}],"
 			       "\"anyOf\":[{\"pattern\":\"^a\"},{\"pattern\":\"^b\"}]}");
@@ -325,57 +348,70 @@ static void test_junctors(void **state)
 	c = validate(all, "{\"spec\":{\"w\":\"abcd\"}}");
 	assert_int_equal(json_array_size(c), 2);
 	cause_is(c, 0, "FieldValueTooLong", "spec.w", "Too long: may not be more than 3 bytes");
-	cause_is(c, 1, "FieldValueInvalid", "<nil>", "Invalid value: \"\": \"spec.w\" must validate all the schemas (allOf)");
+	cause_is(c, 1, "FieldValueInvalid", "<nil>",
+		 "Invalid value: \"\": \"spec.w\" must validate all the schemas (allOf)");
 	json_decref(c);
 	c = validate(all, "{\"spec\":{\"w\":\"c\"}}");
 	assert_int_equal(json_array_size(c), 4);
-	cause_is(c, 0, "FieldValueInvalid", "<nil>", "Invalid value: \"\": \"spec.w\" must validate at least one schema (anyOf)");
-	cause_is(c, 1, "FieldValueInvalid", "spec.w", "Invalid value: \"c\": spec.w in body should match '^a'");
-	cause_is(c, 2, "FieldValueInvalid", "spec.w", "Invalid value: \"c\": spec.w in body should be at least 2 chars long");
-	cause_is(c, 3, "FieldValueInvalid", "<nil>", "Invalid value: \"\": \"spec.w\" must validate all the schemas (allOf)");
+	cause_is(c, 0, "FieldValueInvalid", "<nil>",
+		 "Invalid value: \"\": \"spec.w\" must validate at least one schema (anyOf)");
+	cause_is(c, 1, "FieldValueInvalid", "spec.w",
+		 "Invalid value: \"c\": spec.w in body should match '^a'");
+	cause_is(c, 2, "FieldValueInvalid", "spec.w",
+		 "Invalid value: \"c\": spec.w in body should be at least 2 chars long");
+	cause_is(c, 3, "FieldValueInvalid", "<nil>",
+		 "Invalid value: \"\": \"spec.w\" must validate all the schemas (allOf)");
 	json_decref(c);
 }
 
 static void test_arrays(void **state)
 {
-	const char *s = SPEC("\"l\":{\"type\":\"array\",\"minItems\":1,\"maxItems\":2,\"items\":{\"type\":\"string\"}},"
-			     "\"set\":{\"type\":\"array\",\"x-kubernetes-list-type\":\"set\",\"items\":{\"type\":\"string\"}},"
-			     "\"map\":{\"type\":\"array\",\"x-kubernetes-list-type\":\"map\","
-			     "\"x-kubernetes-list-map-keys\":[\"name\"],\"items\":{\"type\":\"object\","
-			     "\"required\":[\"name\"],\"properties\":{\"name\":{\"type\":\"string\"},\"v\":{\"type\":\"integer\"}}}}");
+	const char *s = SPEC(
+		"\"l\":{\"type\":\"array\",\"minItems\":1,\"maxItems\":2,\"items\":{\"type\":\"string\"}},"
+		"\"set\":{\"type\":\"array\",\"x-kubernetes-list-type\":\"set\",\"items\":{\"type\":"
+		"\"string\"}},"
+		"\"map\":{\"type\":\"array\",\"x-kubernetes-list-type\":\"map\","
+		"\"x-kubernetes-list-map-keys\":[\"name\"],\"items\":{\"type\":\"object\","
+		"\"required\":[\"name\"],\"properties\":{\"name\":{\"type\":\"string\"},\"v\":{\"type\":"
+		"\"integer\"}}}}");
 	expect_one(validate(s, "{\"spec\":{\"l\":[\"a\",\"b\",\"c\"]}}"), "FieldValueTooMany", "spec.l",
 		   "Too many: 3: must have at most 2 items");
 	expect_one(validate(s, "{\"spec\":{\"l\":[]}}"), "FieldValueInvalid", "spec.l",
 		   "Invalid value: 0: spec.l in body should have at least 1 items");
-	expect_one(validate(s, "{\"spec\":{\"set\":[\"a\",\"b\",\"a\"]}}"), "FieldValueDuplicate", "spec.set[2]",
-		   "Duplicate value: \"a\"");
-	expect_one(validate(s, "{\"spec\":{\"map\":[{\"name\":\"x\",\"v\":1},{\"name\":\"y\"},{\"name\":\"x\",\"v\":2}]}}"),
-		   "FieldValueDuplicate", "spec.map[2]", "Duplicate value: map[string]interface {}{\"name\":\"x\"}");
-	expect_none(validate(s, "{\"spec\":{\"l\":[\"a\"],\"set\":[\"a\",\"b\"],\"map\":[{\"name\":\"x\"},{\"name\":\"y\"}]}}"));
+	expect_one(validate(s, "{\"spec\":{\"set\":[\"a\",\"b\",\"a\"]}}"), "FieldValueDuplicate",
+		   "spec.set[2]", "Duplicate value: \"a\"");
+	expect_one(validate(s, "{\"spec\":{\"map\":[{\"name\":\"x\",\"v\":1},{\"name\":\"y\"},{\"name\":"
+			       "\"x\",\"v\":2}]}}"),
+		   "FieldValueDuplicate", "spec.map[2]",
+		   "Duplicate value: map[string]interface {}{\"name\":\"x\"}");
+	expect_none(validate(s, "{\"spec\":{\"l\":[\"a\"],\"set\":[\"a\",\"b\"],\"map\":[{\"name\":\"x\"},{"
+				"\"name\":\"y\"}]}}"));
 }
 
 static void test_objects(void **state)
 {
 	const char *s = SPEC("\"labels\":{\"type\":\"object\",\"maxProperties\":2,\"minProperties\":1,"
 			     "\"additionalProperties\":{\"type\":\"string\",\"maxLength\":3}}");
-	expect_one(validate(s, "{\"spec\":{\"labels\":{\"a\":\"1\",\"b\":\"2\",\"c\":\"3\"}}}"), "FieldValueTooMany",
-		   "spec.labels", "Too many: 3: must have at most 2 items");
+	expect_one(validate(s, "{\"spec\":{\"labels\":{\"a\":\"1\",\"b\":\"2\",\"c\":\"3\"}}}"),
+		   "FieldValueTooMany", "spec.labels", "Too many: 3: must have at most 2 items");
 	expect_one(validate(s, "{\"spec\":{\"labels\":{}}}"), "FieldValueInvalid", "spec.labels",
 		   "Invalid value: 0: spec.labels in body should have at least 1 properties");
 	expect_one(validate(s, "{\"spec\":{\"labels\":{\"a\":7}}}"), "FieldValueTypeInvalid", "spec.labels.a",
 		   "Invalid value: \"integer\": spec.labels.a in body must be of type string: \"integer\"");
-	expect_one(validate(s, "{\"spec\":{\"labels\":{\"a\":\"long\"}}}"), "FieldValueTooLong", "spec.labels.a",
-		   "Too long: may not be more than 3 bytes");
+	expect_one(validate(s, "{\"spec\":{\"labels\":{\"a\":\"long\"}}}"), "FieldValueTooLong",
+		   "spec.labels.a", "Too long: may not be more than 3 bytes");
 }
 
 static void test_embedded_resource(void **state)
 {
 	const char *s = SPEC("\"template\":{\"type\":\"object\",\"x-kubernetes-embedded-resource\":true,"
 			     "\"x-kubernetes-preserve-unknown-fields\":true}");
-	expect_none(validate(s, "{\"spec\":{\"template\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"spec\":{}}}}"));
+	expect_none(validate(
+		s, "{\"spec\":{\"template\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"spec\":{}}}}"));
 	json_t *c = validate(s, "{\"spec\":{\"template\":{\"spec\":{}}}}");
 	assert_int_equal(json_array_size(c), 2);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(c, 0), "field")), "spec.template.apiVersion");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(c, 0), "field")),
+			    "spec.template.apiVersion");
 	assert_string_equal(json_string_value(json_object_get(json_array_get(c, 1), "message")),
 			    "Required value: must not be empty");
 	json_decref(c);
@@ -385,12 +421,17 @@ static void test_embedded_resource(void **state)
 
 static void test_prune(void **state)
 {
-	const char *s = SPEC("\"a\":{\"type\":\"string\"},\"o\":{\"type\":\"object\",\"properties\":{\"x\":{\"type\":\"integer\"}}},"
-			     "\"l\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{\"k\":{\"type\":\"string\"}}}}");
+	const char *s = SPEC("\"a\":{\"type\":\"string\"},\"o\":{\"type\":\"object\",\"properties\":{\"x\":{"
+			     "\"type\":\"integer\"}}},"
+			     "\"l\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{\"k\":"
+			     "{\"type\":\"string\"}}}}");
 	expect_defaulted(s,
-			 "{\"apiVersion\":\"ex.com/v1\",\"kind\":\"K\",\"metadata\":{\"name\":\"n\",\"labels\":{\"q\":\"r\"}},"
-			 "\"junk\":1,\"spec\":{\"a\":\"v\",\"b\":2,\"o\":{\"x\":1,\"y\":2},\"l\":[{\"k\":\"1\",\"z\":3},{}]}}",
-			 "{\"apiVersion\":\"ex.com/v1\",\"kind\":\"K\",\"metadata\":{\"name\":\"n\",\"labels\":{\"q\":\"r\"}},"
+			 "{\"apiVersion\":\"ex.com/"
+			 "v1\",\"kind\":\"K\",\"metadata\":{\"name\":\"n\",\"labels\":{\"q\":\"r\"}},"
+			 "\"junk\":1,\"spec\":{\"a\":\"v\",\"b\":2,\"o\":{\"x\":1,\"y\":2},\"l\":[{\"k\":"
+			 "\"1\",\"z\":3},{}]}}",
+			 "{\"apiVersion\":\"ex.com/"
+			 "v1\",\"kind\":\"K\",\"metadata\":{\"name\":\"n\",\"labels\":{\"q\":\"r\"}},"
 			 "\"spec\":{\"a\":\"v\",\"o\":{\"x\":1},\"l\":[{\"k\":\"1\"},{}]}}");
 	/* A wrongly typed apiVersion is not the API server's and is pruned. */
 	expect_defaulted(s, "{\"apiVersion\":5,\"status\":{}}", "{}");
@@ -399,14 +440,17 @@ static void test_prune(void **state)
 static void test_prune_preserve(void **state)
 {
 	const char *s = "{\"type\":\"object\",\"properties\":{\"spec\":{\"type\":\"object\","
-			"\"x-kubernetes-preserve-unknown-fields\":true,\"properties\":{\"known\":{\"type\":\"object\","
+			"\"x-kubernetes-preserve-unknown-fields\":true,\"properties\":{\"known\":{\"type\":"
+			"\"object\","
 			"\"properties\":{\"a\":{\"type\":\"string\"}}}}},"
 			"\"status\":{\"type\":\"object\",\"properties\":{\"free\":{\"type\":\"object\","
 			"\"x-kubernetes-preserve-unknown-fields\":true}}}}}";
-	expect_defaulted(s, "{\"spec\":{\"anything\":{\"deep\":[1,{\"x\":2}]},\"known\":{\"a\":\"1\",\"b\":\"2\"}},"
-			    "\"status\":{\"free\":{\"p\":{\"q\":1}},\"gone\":true}}",
-			 "{\"spec\":{\"anything\":{\"deep\":[1,{\"x\":2}]},\"known\":{\"a\":\"1\"}},"
-			 "\"status\":{\"free\":{\"p\":{\"q\":1}}}}");
+	expect_defaulted(
+		s,
+		"{\"spec\":{\"anything\":{\"deep\":[1,{\"x\":2}]},\"known\":{\"a\":\"1\",\"b\":\"2\"}},"
+		"\"status\":{\"free\":{\"p\":{\"q\":1}},\"gone\":true}}",
+		"{\"spec\":{\"anything\":{\"deep\":[1,{\"x\":2}]},\"known\":{\"a\":\"1\"}},"
+		"\"status\":{\"free\":{\"p\":{\"q\":1}}}}");
 	/* Root-level preserve keeps everything. */
 	expect_defaulted("{\"type\":\"object\",\"x-kubernetes-preserve-unknown-fields\":true}",
 			 "{\"a\":{\"b\":1},\"kind\":\"K\"}", "{\"a\":{\"b\":1},\"kind\":\"K\"}");
@@ -419,11 +463,14 @@ static void test_prune_additional_and_embedded(void **state)
 			     "\"free\":{\"type\":\"object\",\"additionalProperties\":true},"
 			     "\"t\":{\"type\":\"object\",\"x-kubernetes-embedded-resource\":true,"
 			     "\"properties\":{\"spec\":{\"type\":\"object\"}}}");
-	expect_defaulted(s,
-			 "{\"spec\":{\"m\":{\"a\":{\"v\":1,\"w\":2},\"b\":{}},\"free\":{\"s\":\"x\",\"o\":{\"deep\":1}},"
-			 "\"t\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\"},\"spec\":{\"x\":1},\"odd\":1}}}",
-			 "{\"spec\":{\"m\":{\"a\":{\"v\":1},\"b\":{}},\"free\":{\"s\":\"x\",\"o\":{}},"
-			 "\"t\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\"},\"spec\":{}}}}");
+	expect_defaulted(
+		s,
+		"{\"spec\":{\"m\":{\"a\":{\"v\":1,\"w\":2},\"b\":{}},\"free\":{\"s\":\"x\",\"o\":{\"deep\":1}"
+		"},"
+		"\"t\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\"},\"spec\":{\"x\":"
+		"1},\"odd\":1}}}",
+		"{\"spec\":{\"m\":{\"a\":{\"v\":1},\"b\":{}},\"free\":{\"s\":\"x\",\"o\":{}},"
+		"\"t\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\"},\"spec\":{}}}}");
 }
 
 static void test_defaults(void **state)
@@ -434,21 +481,25 @@ static void test_defaults(void **state)
 			"\"opt\":{\"type\":\"string\",\"nullable\":true,\"default\":\"d\"},"
 			"\"plain\":{\"type\":\"string\"},"
 			"\"sub\":{\"type\":\"object\",\"default\":{\"keep\":true,\"drop\":1},"
-			"\"properties\":{\"keep\":{\"type\":\"boolean\"},\"n\":{\"type\":\"integer\",\"default\":5}}},"
+			"\"properties\":{\"keep\":{\"type\":\"boolean\"},\"n\":{\"type\":\"integer\","
+			"\"default\":5}}},"
 			"\"items\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{"
 			"\"p\":{\"type\":\"integer\",\"default\":80}}}}}}}}";
 	/* Absent spec: defaulted to {}, then its own fields defaulted inside;
 	 * the unknown "drop" of a default is pruned afterwards. */
 	expect_defaulted(s, "{}",
-			 "{\"spec\":{\"replicas\":1,\"mode\":\"fast\",\"opt\":\"d\",\"sub\":{\"keep\":true,\"n\":5}}}");
+			 "{\"spec\":{\"replicas\":1,\"mode\":\"fast\",\"opt\":\"d\",\"sub\":{\"keep\":true,"
+			 "\"n\":5}}}");
 	/* Present values win; a non-nullable null takes the default, a nullable
 	 * null stays; a non-nullable null without a default is dropped. */
-	expect_defaulted(s, "{\"spec\":{\"replicas\":3,\"mode\":null,\"opt\":null,\"plain\":null,\"sub\":{}}}",
+	expect_defaulted(s,
+			 "{\"spec\":{\"replicas\":3,\"mode\":null,\"opt\":null,\"plain\":null,\"sub\":{}}}",
 			 "{\"spec\":{\"replicas\":3,\"mode\":\"fast\",\"opt\":null,\"sub\":{\"n\":5}}}");
 	/* Defaults inside array items. */
-	expect_defaulted(s, "{\"spec\":{\"items\":[{},{\"p\":1}]}}",
-			 "{\"spec\":{\"replicas\":1,\"mode\":\"fast\",\"opt\":\"d\",\"sub\":{\"keep\":true,\"n\":5},"
-			 "\"items\":[{\"p\":80},{\"p\":1}]}}");
+	expect_defaulted(
+		s, "{\"spec\":{\"items\":[{},{\"p\":1}]}}",
+		"{\"spec\":{\"replicas\":1,\"mode\":\"fast\",\"opt\":\"d\",\"sub\":{\"keep\":true,\"n\":5},"
+		"\"items\":[{\"p\":80},{\"p\":1}]}}");
 	/* The defaulted object validates. */
 	json_t *schema = load(s), *obj = load("{}"), *causes = json_array();
 	dv_schema_default_and_prune(schema, obj);
@@ -461,8 +512,9 @@ static void test_defaults(void **state)
 
 static void test_default_null_items(void **state)
 {
-	const char *s = SPEC("\"l\":{\"type\":\"array\",\"items\":{\"type\":\"string\",\"default\":\"x\"}},"
-			     "\"m\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"integer\",\"default\":0}}");
+	const char *s = SPEC(
+		"\"l\":{\"type\":\"array\",\"items\":{\"type\":\"string\",\"default\":\"x\"}},"
+		"\"m\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"integer\",\"default\":0}}");
 	expect_defaulted(s, "{\"spec\":{\"l\":[\"a\",null],\"m\":{\"k\":null,\"j\":2}}}",
 			 "{\"spec\":{\"l\":[\"a\",\"x\"],\"m\":{\"k\":0,\"j\":2}}}");
 }
@@ -481,65 +533,80 @@ static json_t *check(const char *schema)
 
 static void test_check_valid(void **state)
 {
-	expect_none(check("{\"type\":\"object\",\"properties\":{\"spec\":{\"type\":\"object\",\"required\":[\"size\"],"
-			  "\"properties\":{\"size\":{\"type\":\"integer\",\"minimum\":1,\"default\":1},"
-			  "\"port\":{\"x-kubernetes-int-or-string\":true,\"anyOf\":[{\"type\":\"integer\"},{\"type\":\"string\"}]},"
-			  "\"tags\":{\"type\":\"array\",\"x-kubernetes-list-type\":\"set\",\"items\":{\"type\":\"string\","
-			  "\"pattern\":\"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$\"}},"
-			  "\"env\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"}},"
-			  "\"raw\":{\"x-kubernetes-preserve-unknown-fields\":true},"
-			  "\"tmpl\":{\"type\":\"object\",\"x-kubernetes-embedded-resource\":true,"
-			  "\"x-kubernetes-preserve-unknown-fields\":true}}},"
-			  "\"status\":{\"type\":\"object\",\"x-kubernetes-preserve-unknown-fields\":true},"
-			  "\"metadata\":{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"maxLength\":20}}}}}"));
+	expect_none(check(
+		"{\"type\":\"object\",\"properties\":{\"spec\":{\"type\":\"object\",\"required\":[\"size\"],"
+		"\"properties\":{\"size\":{\"type\":\"integer\",\"minimum\":1,\"default\":1},"
+		"\"port\":{\"x-kubernetes-int-or-string\":true,\"anyOf\":[{\"type\":\"integer\"},{\"type\":"
+		"\"string\"}]},"
+		"\"tags\":{\"type\":\"array\",\"x-kubernetes-list-type\":\"set\",\"items\":{\"type\":"
+		"\"string\","
+		"\"pattern\":\"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$\"}},"
+		"\"env\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"}},"
+		"\"raw\":{\"x-kubernetes-preserve-unknown-fields\":true},"
+		"\"tmpl\":{\"type\":\"object\",\"x-kubernetes-embedded-resource\":true,"
+		"\"x-kubernetes-preserve-unknown-fields\":true}}},"
+		"\"status\":{\"type\":\"object\",\"x-kubernetes-preserve-unknown-fields\":true},"
+		"\"metadata\":{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\","
+		"\"maxLength\":20}}}}}"));
 }
 
 static void test_check_missing_types(void **state)
 {
-	expect_one(check("{\"type\":\"object\",\"properties\":{\"spec\":{\"properties\":{}}}}"), "FieldValueRequired",
-		   PREFIX ".properties[spec].type", "Required value: must not be empty for specified object fields");
+	expect_one(check("{\"type\":\"object\",\"properties\":{\"spec\":{\"properties\":{}}}}"),
+		   "FieldValueRequired", PREFIX ".properties[spec].type",
+		   "Required value: must not be empty for specified object fields");
 	expect_one(check("{\"properties\":{}}"), "FieldValueRequired", PREFIX ".type",
 		   "Required value: must not be empty at the root");
 	expect_one(check("{\"type\":\"object\",\"properties\":{\"l\":{\"type\":\"array\",\"items\":{}}}}"),
 		   "FieldValueRequired", PREFIX ".properties[l].items.type",
 		   "Required value: must not be empty for specified array items");
-	expect_one(check("{\"type\":\"object\",\"properties\":{\"l\":{\"type\":\"array\"}}}"), "FieldValueRequired",
-		   PREFIX ".properties[l].items", "Required value: must be specified");
-	expect_one(check("{\"type\":\"array\",\"items\":{\"type\":\"string\"}}"), "FieldValueInvalid", PREFIX ".type",
-		   "Invalid value: \"array\": must be object at the root");
-	expect_one(check("{\"type\":\"object\",\"properties\":{\"x\":{\"type\":\"strin\"}}}"), "FieldValueNotSupported",
-		   PREFIX ".properties[x].type", "Unsupported value: \"strin\": supported values: \"array\", \"boolean\", "
-						 "\"integer\", \"number\", \"object\", \"string\"");
-	expect_one(check("{\"type\":\"object\",\"properties\":{\"x\":{\"type\":\"null\"}}}"), "FieldValueForbidden",
-		   PREFIX ".properties[x].type", "Forbidden: type cannot be set to null, use nullable as an alternative");
+	expect_one(check("{\"type\":\"object\",\"properties\":{\"l\":{\"type\":\"array\"}}}"),
+		   "FieldValueRequired", PREFIX ".properties[l].items", "Required value: must be specified");
+	expect_one(check("{\"type\":\"array\",\"items\":{\"type\":\"string\"}}"), "FieldValueInvalid",
+		   PREFIX ".type", "Invalid value: \"array\": must be object at the root");
+	expect_one(check("{\"type\":\"object\",\"properties\":{\"x\":{\"type\":\"strin\"}}}"),
+		   "FieldValueNotSupported", PREFIX ".properties[x].type",
+		   "Unsupported value: \"strin\": supported values: \"array\", \"boolean\", "
+		   "\"integer\", \"number\", \"object\", \"string\"");
+	expect_one(check("{\"type\":\"object\",\"properties\":{\"x\":{\"type\":\"null\"}}}"),
+		   "FieldValueForbidden", PREFIX ".properties[x].type",
+		   "Forbidden: type cannot be set to null, use nullable as an alternative");
 }
 
 static void test_check_forbidden(void **state)
 {
-	expect_one(check("{\"type\":\"object\",\"properties\":{\"m\":{\"type\":\"object\",\"properties\":{\"a\":"
-			 "{\"type\":\"string\"}},\"additionalProperties\":{\"type\":\"string\"}}}}"),
-		   "FieldValueForbidden", PREFIX ".properties[m].additionalProperties",
-		   "Forbidden: additionalProperties and properties are mutual exclusive");
-	expect_one(check("{\"type\":\"object\",\"properties\":{\"m\":{\"type\":\"object\",\"additionalProperties\":false}}}"),
+	expect_one(
+		check("{\"type\":\"object\",\"properties\":{\"m\":{\"type\":\"object\",\"properties\":{\"a\":"
+		      "{\"type\":\"string\"}},\"additionalProperties\":{\"type\":\"string\"}}}}"),
+		"FieldValueForbidden", PREFIX ".properties[m].additionalProperties",
+		"Forbidden: additionalProperties and properties are mutual exclusive");
+	expect_one(check("{\"type\":\"object\",\"properties\":{\"m\":{\"type\":\"object\","
+			 "\"additionalProperties\":false}}}"),
 		   "FieldValueForbidden", PREFIX ".properties[m].additionalProperties",
 		   "Forbidden: additionalProperties cannot be set to false");
-	expect_one(check("{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"}}"), "FieldValueForbidden",
-		   PREFIX ".additionalProperties", "Forbidden: must not be used at the root");
-	expect_one(check("{\"type\":\"object\",\"properties\":{\"l\":{\"type\":\"array\",\"uniqueItems\":true,"
-			 "\"items\":{\"type\":\"string\"}}}}"),
-		   "FieldValueForbidden", PREFIX ".properties[l].uniqueItems",
-		   "Forbidden: uniqueItems cannot be set to true since the runtime complexity becomes quadratic");
-	expect_one(check("{\"type\":\"object\",\"properties\":{\"r\":{\"$ref\":\"#/x\",\"type\":\"object\"}}}"),
-		   "FieldValueForbidden", PREFIX ".properties[r].$ref", "Forbidden: $ref is not supported");
+	expect_one(check("{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"}}"),
+		   "FieldValueForbidden", PREFIX ".additionalProperties",
+		   "Forbidden: must not be used at the root");
+	expect_one(
+		check("{\"type\":\"object\",\"properties\":{\"l\":{\"type\":\"array\",\"uniqueItems\":true,"
+		      "\"items\":{\"type\":\"string\"}}}}"),
+		"FieldValueForbidden", PREFIX ".properties[l].uniqueItems",
+		"Forbidden: uniqueItems cannot be set to true since the runtime complexity becomes "
+		"quadratic");
+	expect_one(
+		check("{\"type\":\"object\",\"properties\":{\"r\":{\"$ref\":\"#/x\",\"type\":\"object\"}}}"),
+		"FieldValueForbidden", PREFIX ".properties[r].$ref", "Forbidden: $ref is not supported");
 	expect_one(check("{\"type\":\"object\",\"properties\":{\"p\":{\"type\":\"object\","
 			 "\"x-kubernetes-preserve-unknown-fields\":false}}}"),
 		   "FieldValueInvalid", PREFIX ".properties[p].x-kubernetes-preserve-unknown-fields",
 		   "Invalid value: false: must be true or undefined");
-	expect_one(check("{\"type\":\"object\",\"properties\":{\"p\":{\"type\":\"string\",\"x-kubernetes-int-or-string\":true}}}"),
+	expect_one(check("{\"type\":\"object\",\"properties\":{\"p\":{\"type\":\"string\",\"x-kubernetes-int-"
+			 "or-string\":true}}}"),
 		   "FieldValueInvalid", PREFIX ".properties[p].type",
 		   "Invalid value: \"string\": must be empty if x-kubernetes-int-or-string is true");
 	expect_one(check("{\"type\":\"object\",\"properties\":{\"e\":{\"type\":\"string\","
-			 "\"x-kubernetes-embedded-resource\":true,\"x-kubernetes-preserve-unknown-fields\":true}}}"),
+			 "\"x-kubernetes-embedded-resource\":true,\"x-kubernetes-preserve-unknown-fields\":"
+			 "true}}}"),
 		   "FieldValueInvalid", PREFIX ".properties[e].type",
 		   "Invalid value: \"string\": must be object if x-kubernetes-embedded-resource is true");
 	expect_one(check("{\"type\":\"object\",\"properties\":{\"e\":{\"type\":\"object\","
@@ -547,12 +614,15 @@ static void test_check_forbidden(void **state)
 		   "FieldValueRequired", PREFIX ".properties[e].properties",
 		   "Required value: must not be empty if x-kubernetes-embedded-resource is true without "
 		   "x-kubernetes-preserve-unknown-fields");
-	expect_one(check("{\"type\":\"object\",\"properties\":{\"metadata\":{\"type\":\"object\",\"properties\":"
-			 "{\"labels\":{\"type\":\"object\"}}}}}"),
-		   "FieldValueForbidden", PREFIX ".properties[metadata]",
-		   "Forbidden: must not specify anything other than name and generateName, but metadata is implicitly specified");
-	json_t *md = check("{\"type\":\"object\",\"properties\":{\"metadata\":{\"type\":\"object\",\"default\":{},"
-			   "\"properties\":{\"name\":{\"type\":\"string\",\"default\":\"x\"}}}}}");
+	expect_one(
+		check("{\"type\":\"object\",\"properties\":{\"metadata\":{\"type\":\"object\",\"properties\":"
+		      "{\"labels\":{\"type\":\"object\"}}}}}"),
+		"FieldValueForbidden", PREFIX ".properties[metadata]",
+		"Forbidden: must not specify anything other than name and generateName, but metadata is "
+		"implicitly specified");
+	json_t *md =
+		check("{\"type\":\"object\",\"properties\":{\"metadata\":{\"type\":\"object\",\"default\":{},"
+		      "\"properties\":{\"name\":{\"type\":\"string\",\"default\":\"x\"}}}}}");
 	assert_int_equal(json_array_size(md), 2);
 	assert_string_equal(json_string_value(json_object_get(json_array_get(md, 0), "field")),
 			    PREFIX ".properties[metadata].default");
@@ -561,31 +631,38 @@ static void test_check_forbidden(void **state)
 	assert_string_equal(json_string_value(json_object_get(json_array_get(md, 1), "message")),
 			    "Forbidden: must not be set in top-level metadata");
 	json_decref(md);
-	expect_one(check("{\"type\":\"object\",\"properties\":{\"kind\":{\"type\":\"integer\"}}}"), "FieldValueInvalid",
-		   PREFIX ".properties[kind].type", "Invalid value: \"integer\": must be string");
+	expect_one(check("{\"type\":\"object\",\"properties\":{\"kind\":{\"type\":\"integer\"}}}"),
+		   "FieldValueInvalid", PREFIX ".properties[kind].type",
+		   "Invalid value: \"integer\": must be string");
 }
 
 static void test_check_value_validations(void **state)
 {
 	expect_one(check("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"object\",\"properties\":"
-			 "{\"x\":{\"type\":\"string\"}},\"anyOf\":[{\"required\":[\"x\"]},{\"properties\":{\"y\":{}}}]}}}"),
+			 "{\"x\":{\"type\":\"string\"}},\"anyOf\":[{\"required\":[\"x\"]},{\"properties\":{"
+			 "\"y\":{}}}]}}}"),
 		   "FieldValueRequired", PREFIX ".properties[a].anyOf[1].properties[y]",
 		   "Required value: must be specified in the structural part of the schema too");
-	expect_one(check("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\",\"allOf\":[{\"type\":\"string\"}]}}}"),
-		   "FieldValueForbidden", PREFIX ".properties[a].allOf[0].type", "Forbidden: must be empty to be structural");
+	expect_one(check("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\",\"allOf\":[{"
+			 "\"type\":\"string\"}]}}}"),
+		   "FieldValueForbidden", PREFIX ".properties[a].allOf[0].type",
+		   "Forbidden: must be empty to be structural");
 }
 
 static void test_check_patterns(void **state)
 {
-	json_t *c = check("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\",\"pattern\":\"([a-z\"}}}");
+	json_t *c = check(
+		"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\",\"pattern\":\"([a-z\"}}}");
 	assert_int_equal(json_array_size(c), 1);
 	json_t *cause = json_array_get(c, 0);
-	assert_string_equal(json_string_value(json_object_get(cause, "field")), PREFIX ".properties[a].pattern");
+	assert_string_equal(json_string_value(json_object_get(cause, "field")),
+			    PREFIX ".properties[a].pattern");
 	assert_non_null(strstr(json_string_value(json_object_get(cause, "message")),
 			       "Invalid value: \"([a-z\": must be a valid regular expression, but isn't: "));
 	json_decref(c);
 	/* Lookahead has no ERE equivalent: refused, not matched differently. */
-	c = check("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\",\"pattern\":\"^(?!x).*\"}}}");
+	c = check("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\",\"pattern\":\"^(?!x).*\"}}"
+		  "}");
 	assert_int_equal(json_array_size(c), 1);
 	json_decref(c);
 	expect_none(check("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\",\"pattern\":"
@@ -594,7 +671,8 @@ static void test_check_patterns(void **state)
 
 static void test_check_defaults_and_lists(void **state)
 {
-	expect_one(check("{\"type\":\"object\",\"properties\":{\"r\":{\"type\":\"integer\",\"default\":\"one\"}}}"),
+	expect_one(check("{\"type\":\"object\",\"properties\":{\"r\":{\"type\":\"integer\",\"default\":"
+			 "\"one\"}}}"),
 		   "FieldValueTypeInvalid", PREFIX ".properties[r].default",
 		   /* The default is validated as a value of its own, so the name
 		    * in the message is its inner path: empty at its top. */
@@ -603,23 +681,28 @@ static void test_check_defaults_and_lists(void **state)
 			 "{\"n\":{\"type\":\"integer\",\"minimum\":2}},\"default\":{\"n\":1}}}}"),
 		   "FieldValueInvalid", PREFIX ".properties[o].default.n",
 		   "Invalid value: 1: n in body should be greater than or equal to 2");
-	expect_one(check("{\"type\":\"object\",\"properties\":{\"o\":{\"type\":\"object\",\"properties\":"
-			 "{\"a\":{\"type\":\"string\"}},\"default\":{\"a\":\"x\",\"b\":1}}}}"),
-		   "FieldValueInvalid", PREFIX ".properties[o].default",
-		   "Invalid value: map[string]interface {}{\"a\":\"x\", \"b\":1}: must not have unknown fields");
-	expect_one(check("{\"type\":\"object\",\"properties\":{\"l\":{\"type\":\"array\",\"x-kubernetes-list-type\":\"bag\","
+	expect_one(
+		check("{\"type\":\"object\",\"properties\":{\"o\":{\"type\":\"object\",\"properties\":"
+		      "{\"a\":{\"type\":\"string\"}},\"default\":{\"a\":\"x\",\"b\":1}}}}"),
+		"FieldValueInvalid", PREFIX ".properties[o].default",
+		"Invalid value: map[string]interface {}{\"a\":\"x\", \"b\":1}: must not have unknown fields");
+	expect_one(check("{\"type\":\"object\",\"properties\":{\"l\":{\"type\":\"array\",\"x-kubernetes-list-"
+			 "type\":\"bag\","
 			 "\"items\":{\"type\":\"string\"}}}}"),
 		   "FieldValueNotSupported", PREFIX ".properties[l].x-kubernetes-list-type",
 		   "Unsupported value: \"bag\": supported values: \"atomic\", \"map\", \"set\"");
-	expect_one(check("{\"type\":\"object\",\"properties\":{\"l\":{\"type\":\"array\",\"x-kubernetes-list-type\":\"map\","
+	expect_one(check("{\"type\":\"object\",\"properties\":{\"l\":{\"type\":\"array\",\"x-kubernetes-list-"
+			 "type\":\"map\","
 			 "\"items\":{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"string\"}}}}}}"),
 		   "FieldValueRequired", PREFIX ".properties[l].x-kubernetes-list-map-keys",
 		   "Required value: must not be empty if x-kubernetes-list-type is map");
-	expect_one(check("{\"type\":\"object\",\"properties\":{\"l\":{\"type\":\"array\",\"x-kubernetes-list-type\":\"map\","
-			 "\"x-kubernetes-list-map-keys\":[\"id\"],\"items\":{\"type\":\"object\",\"properties\":"
-			 "{\"n\":{\"type\":\"string\"}}}}}}"),
-		   "FieldValueInvalid", PREFIX ".properties[l].x-kubernetes-list-map-keys",
-		   "Invalid value: \"id\": entries must all be names of item properties");
+	expect_one(
+		check("{\"type\":\"object\",\"properties\":{\"l\":{\"type\":\"array\",\"x-kubernetes-list-"
+		      "type\":\"map\","
+		      "\"x-kubernetes-list-map-keys\":[\"id\"],\"items\":{\"type\":\"object\",\"properties\":"
+		      "{\"n\":{\"type\":\"string\"}}}}}}"),
+		"FieldValueInvalid", PREFIX ".properties[l].x-kubernetes-list-map-keys",
+		"Invalid value: \"id\": entries must all be names of item properties");
 	json_t *causes = json_array();
 	dv_schema_check(NULL, PREFIX, causes);
 	assert_int_equal(json_array_size(causes), 1);
@@ -663,7 +746,8 @@ static json_t *rnd_value(unsigned *seed, int depth)
 	default: {
 		json_t *o = json_object();
 		for (int i = rand_r(seed) % 5; i > 0; i--)
-			json_object_set_new(o, rnd_keys[rand_r(seed) % NELEM(rnd_keys)], rnd_value(seed, depth + 1));
+			json_object_set_new(o, rnd_keys[rand_r(seed) % NELEM(rnd_keys)],
+					    rnd_value(seed, depth + 1));
 		return o;
 	}
 	}

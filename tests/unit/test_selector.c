@@ -104,8 +104,10 @@ static void test_label_conjunction(void **state)
 {
 	const char *sel = "app=web,tier!=cache,env in (prod,staging),!legacy,owner";
 	assert_true(label_match(sel, "{\"app\":\"web\",\"env\":\"prod\",\"owner\":\"me\"}"));
-	assert_false(label_match(sel, "{\"app\":\"web\",\"env\":\"prod\",\"owner\":\"me\",\"legacy\":\"1\"}"));
-	assert_false(label_match(sel, "{\"app\":\"web\",\"env\":\"prod\",\"tier\":\"cache\",\"owner\":\"x\"}"));
+	assert_false(
+		label_match(sel, "{\"app\":\"web\",\"env\":\"prod\",\"owner\":\"me\",\"legacy\":\"1\"}"));
+	assert_false(
+		label_match(sel, "{\"app\":\"web\",\"env\":\"prod\",\"tier\":\"cache\",\"owner\":\"x\"}"));
 	assert_false(label_match(sel, "{\"app\":\"web\",\"env\":\"prod\"}"));
 	assert_false(label_match(sel, "{\"app\":\"web\",\"env\":\"qa\",\"owner\":\"me\"}"));
 	assert_true(label_match("example.com/app=web", "{\"example.com/app\":\"web\"}"));
@@ -121,7 +123,8 @@ static void test_label_gt_lt(void **state)
 	assert_false(label_match("n>5", "{\"n\":\"abc\"}"));
 	assert_true(label_match("n<3", "{\"n\":\"-2\"}"));
 	/* The value must also be a label value, which "-1" is not. */
-	label_error("n<-1", "unable to parse requirement: values[0][n]: Invalid value: \"-1\": " VALUE_REGEX_MSG);
+	label_error("n<-1",
+		    "unable to parse requirement: values[0][n]: Invalid value: \"-1\": " VALUE_REGEX_MSG);
 	assert_false(label_match("n<10", "{\"n\":\"10\"}"));
 	label_error("n>x", "unable to parse requirement: values[0]: Invalid value: \"x\": for 'Gt', "
 			   "'Lt' operators, the value must be an integer");
@@ -200,21 +203,28 @@ static void test_label_syntax_errors(void **state)
 
 static void test_label_key_errors(void **state)
 {
-	label_error("a@b=c", "unable to parse requirement: <nil>: Invalid value: \"a@b\": name part " QNAME_REGEX_MSG);
+	label_error("a@b=c",
+		    "unable to parse requirement: <nil>: Invalid value: \"a@b\": name part " QNAME_REGEX_MSG);
 	/* Quoted as Go's %q does. */
-	label_error("a\"b", "unable to parse requirement: <nil>: Invalid value: \"a\\\"b\": name part " QNAME_REGEX_MSG);
-	label_error("-a", "unable to parse requirement: <nil>: Invalid value: \"-a\": name part " QNAME_REGEX_MSG);
+	label_error(
+		"a\"b",
+		"unable to parse requirement: <nil>: Invalid value: \"a\\\"b\": name part " QNAME_REGEX_MSG);
+	label_error("-a",
+		    "unable to parse requirement: <nil>: Invalid value: \"-a\": name part " QNAME_REGEX_MSG);
 	label_error("a/b/c", "unable to parse requirement: <nil>: Invalid value: \"a/b/c\": a qualified name "
 			     QNAME_REGEX_MSG " with an optional DNS subdomain prefix and '/' (e.g. "
 			     "'example.com/MyName')");
-	label_error("/a", "unable to parse requirement: <nil>: Invalid value: \"/a\": prefix part must be non-empty");
+	label_error(
+		"/a",
+		"unable to parse requirement: <nil>: Invalid value: \"/a\": prefix part must be non-empty");
 	label_error("a/", "unable to parse requirement: <nil>: Invalid value: \"a/\": name part must be "
 			  "non-empty; name part " QNAME_REGEX_MSG);
-	label_error("Example.com/a", "unable to parse requirement: <nil>: Invalid value: \"Example.com/a\": "
-				     "prefix part a lowercase RFC 1123 subdomain must consist of lower case "
-				     "alphanumeric characters, '-' or '.', and must start and end with an "
-				     "alphanumeric character (e.g. 'example.com', regex used for validation "
-				     "is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')");
+	label_error("Example.com/a",
+		    "unable to parse requirement: <nil>: Invalid value: \"Example.com/a\": "
+		    "prefix part a lowercase RFC 1123 subdomain must consist of lower case "
+		    "alphanumeric characters, '-' or '.', and must start and end with an "
+		    "alphanumeric character (e.g. 'example.com', regex used for validation "
+		    "is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')");
 	char key[80], want[256];
 	memset(key, 'k', 64);
 	key[64] = '\0';
@@ -240,14 +250,16 @@ static void test_label_key_errors(void **state)
 
 static void test_label_value_errors(void **state)
 {
-	label_error("a=b@c", "unable to parse requirement: values[0][a]: Invalid value: \"b@c\": " VALUE_REGEX_MSG);
+	label_error("a=b@c",
+		    "unable to parse requirement: values[0][a]: Invalid value: \"b@c\": " VALUE_REGEX_MSG);
 	label_error("a in (ok,-bad)", "unable to parse requirement: values[0][a]: Invalid value: \"-bad\": "
 				      VALUE_REGEX_MSG);
 	/* Values are a sorted set before they are checked, as upstream's
 	 * sets.String: errors come in sort order, duplicates once, and
 	 * several are aggregated as "[e1, e2]". */
-	label_error("a in (zz-,bb-,bb-)", "unable to parse requirement: [values[0][a]: Invalid value: \"bb-\": "
-					  VALUE_REGEX_MSG ", values[1][a]: Invalid value: \"zz-\": " VALUE_REGEX_MSG "]");
+	label_error("a in (zz-,bb-,bb-)",
+		    "unable to parse requirement: [values[0][a]: Invalid value: \"bb-\": " VALUE_REGEX_MSG
+		    ", values[1][a]: Invalid value: \"zz-\": " VALUE_REGEX_MSG "]");
 	assert_true(label_match("a in (x,x,y)", "{\"a\":\"y\"}"));
 	char sel[100], want[256];
 	memset(sel, 'v', sizeof(sel));
@@ -339,19 +351,25 @@ static void test_json_selector(void **state)
 
 static void test_json_selector_errors(void **state)
 {
-	json_error("{\"matchExpressions\":[{\"key\":\"a\",\"operator\":\"In\",\"values\":[]}]}",
-		   "values: Invalid value: []string{}: for 'in', 'notin' operators, values set can't be empty");
-	json_error("{\"matchExpressions\":[{\"key\":\"a\",\"operator\":\"NotIn\"}]}",
-		   "values: Invalid value: []string{}: for 'in', 'notin' operators, values set can't be empty");
+	json_error(
+		"{\"matchExpressions\":[{\"key\":\"a\",\"operator\":\"In\",\"values\":[]}]}",
+		"values: Invalid value: []string{}: for 'in', 'notin' operators, values set can't be empty");
+	json_error(
+		"{\"matchExpressions\":[{\"key\":\"a\",\"operator\":\"NotIn\"}]}",
+		"values: Invalid value: []string{}: for 'in', 'notin' operators, values set can't be empty");
 	json_error("{\"matchExpressions\":[{\"key\":\"a\",\"operator\":\"Exists\",\"values\":[\"x\"]}]}",
-		   "values: Invalid value: []string{\"x\"}: values set must be empty for exists and does not exist");
-	json_error("{\"matchExpressions\":[{\"key\":\"a\",\"operator\":\"DoesNotExist\",\"values\":[\"y\",\"x\"]}]}",
-		   "values: Invalid value: []string{\"x\", \"y\"}: values set must be empty for exists and does not exist");
+		   "values: Invalid value: []string{\"x\"}: values set must be empty for exists and does not "
+		   "exist");
+	json_error("{\"matchExpressions\":[{\"key\":\"a\",\"operator\":\"DoesNotExist\",\"values\":[\"y\","
+		   "\"x\"]}]}",
+		   "values: Invalid value: []string{\"x\", \"y\"}: values set must be empty for exists and "
+		   "does not exist");
 	json_error("{\"matchExpressions\":[{\"key\":\"a\",\"operator\":\"Equals\",\"values\":[\"x\"]}]}",
 		   "\"Equals\" is not a valid label selector operator");
 	json_error("{\"matchLabels\":{\"a\":\"b c\"}}",
 		   "values[0][a]: Invalid value: \"b c\": " VALUE_REGEX_MSG);
-	json_error("{\"matchLabels\":{\"a b\":\"c\"}}", "key: Invalid value: \"a b\": name part " QNAME_REGEX_MSG);
+	json_error("{\"matchLabels\":{\"a b\":\"c\"}}",
+		   "key: Invalid value: \"a b\": name part " QNAME_REGEX_MSG);
 	/* Several problems in one requirement are aggregated as upstream does. */
 	json_error("{\"matchExpressions\":[{\"key\":\"-k\",\"operator\":\"In\",\"values\":[]}]}",
 		   "[key: Invalid value: \"-k\": name part " QNAME_REGEX_MSG ", values: Invalid value: "
@@ -359,7 +377,8 @@ static void test_json_selector_errors(void **state)
 	json_error("{\"matchLabels\":[]}", "matchLabels must be an object");
 	json_error("{\"matchLabels\":{\"a\":1}}", "matchLabels values must be strings");
 	json_error("{\"matchExpressions\":{}}", "matchExpressions must be an array");
-	json_error("{\"matchExpressions\":[{\"operator\":\"Exists\"}]}", "matchExpressions[0].key must be a string");
+	json_error("{\"matchExpressions\":[{\"operator\":\"Exists\"}]}",
+		   "matchExpressions[0].key must be a string");
 	json_error("[]", "label selector must be an object");
 }
 
@@ -400,9 +419,11 @@ static void test_field_operators(void **state)
 	assert_false(field_match("metadata.name=web-1", pod_json));
 	assert_true(field_match("metadata.name!=web-1", pod_json));
 	assert_false(field_match("metadata.name!=web-0", pod_json));
-	assert_true(field_match("metadata.namespace=prod,spec.nodeName=node1,status.phase!=Pending", pod_json));
+	assert_true(
+		field_match("metadata.namespace=prod,spec.nodeName=node1,status.phase!=Pending", pod_json));
 	assert_false(field_match("metadata.namespace=prod,status.phase!=Running", pod_json));
-	assert_true(field_match("involvedObject.name=pvc-1,involvedObject.kind=PersistentVolumeClaim", pod_json));
+	assert_true(
+		field_match("involvedObject.name=pvc-1,involvedObject.kind=PersistentVolumeClaim", pod_json));
 	/* Non-string scalars compare in their string form. */
 	assert_true(field_match("spec.unschedulable=true", pod_json));
 	assert_true(field_match("spec.priority=7", pod_json));
@@ -504,7 +525,8 @@ static void test_many_objects(void **state)
 {
 	dv_selector *ls, *fs;
 	char err[256];
-	assert_int_equal(dv_label_selector_parse("app=web,env in (prod,dev),!legacy", &ls, err, sizeof(err)), 0);
+	assert_int_equal(dv_label_selector_parse("app=web,env in (prod,dev),!legacy", &ls, err, sizeof(err)),
+			 0);
 	assert_int_equal(dv_field_selector_parse("metadata.namespace=ns1,status.phase!=Failed", &fs, err,
 						 sizeof(err)), 0);
 	json_t *objs = json_array();
