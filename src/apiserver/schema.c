@@ -1509,6 +1509,117 @@ static void check_pattern(sctx *c, const json_t *s)
 	regfree(&re);
 }
 
+/* A JSON array of strings as Go's %#v of a []string. */
+static void go_string_slice(const json_t *a, char *out, size_t len)
+{
+	char q[256];
+	size_t used = (size_t)snprintf(out, len, "[]string{");
+	size_t i;
+	const json_t *x;
+	json_array_foreach(a, i, x) {
+		if (used >= len)
+			break;
+		go_quote(json_string_value(x) ? json_string_value(x) : "", q, sizeof(q));
+		used += (size_t)snprintf(out + used, len - used, "%s%s", i ? ", " : "", q);
+	}
+	if (used < len)
+		snprintf(out + used, len - used, "}");
+}
+
+static bool is_required(const json_t *s, const char *k)
+{
+	size_t i;
+	const json_t *r;
+	json_array_foreach(json_object_get(s, "required"), i, r)
+		if (json_is_string(r) && strcmp(json_string_value(r), k) == 0)
+			return true;
+	return false;
+}
+
+/* x-kubernetes-list-type=map: items are objects whose map keys are scalar
+ * properties, each required or defaulted, none named twice. */
+static void check_list_map_keys(sctx *c, const json_t *s, const json_t *keys)
+{
+	const json_t *items = s_items(s);
+	const char *it = s_type(items);
+	char where[320], list[512];
+	if (!items) {
+		scause(c, "items", R_REQUIRED,
+		       "Required value: must have a schema if x-kubernetes-list-type is map");
+		return;
+	}
+	if (!it || strcmp(it, "object") != 0) {
+		scause(c, "items.type", R_INVALID,
+		       "Invalid value: \"%s\": must be object if parent array's x-kubernetes-list-type is "
+		       "map",
+		       it ? it : "");
+		return;
+	}
+	size_t i;
+	const json_t *k;
+	json_array_foreach(keys, i, k) {
+		const char *name = json_string_value(k) ? json_string_value(k) : "";
+		const json_t *p = json_object_get(s_props(items), name);
+		const char *pt = s_type(p);
+		if (!p) {
+			go_string_slice(keys, list, sizeof(list));
+			scause(c, "x-kubernetes-list-map-keys", R_INVALID,
+			       "Invalid value: %s: entries must all be names of item properties", list);
+		} else if (pt && (strcmp(pt, "array") == 0 || strcmp(pt, "object") == 0)) {
+			snprintf(where, sizeof(where), "items.properties[%s].type", name);
+			scause(c, where, R_INVALID,
+			       "Invalid value: \"%s\": must be a scalar type if parent array's "
+			       "x-kubernetes-list-type is map",
+			       it);
+		} else if (!is_required(items, name) && !has_default(p)) {
+			snprintf(where, sizeof(where), "items.properties[%s].default", name);
+			scause(c, where, R_REQUIRED,
+			       "Required value: this property is in x-kubernetes-list-map-keys, so it must "
+			       "have a "
+			       "default or be a required property");
+		}
+		for (size_t j = 0; j < i; j++) {
+			const char *prev = json_string_value(json_array_get(keys, j));
+			if (prev && strcmp(prev, name) == 0) {
+				go_string_slice(keys, list, sizeof(list));
+				scause(c, "x-kubernetes-list-map-keys", R_INVALID,
+				       "Invalid value: %s: must not contain duplicate entries", list);
+				break;
+			}
+		}
+	}
+}
+
+/* x-kubernetes-list-type=set: items must be scalars or atomic. */
+static void check_list_set_items(sctx *c, const json_t *s)
+{
+	const json_t *items = s_items(s);
+	const char *it = s_type(items);
+	const char *inner;
+	char q[256];
+	if (!it)
+		return;
+	if (strcmp(it, "array") == 0) {
+		inner = json_string_value(json_object_get(items, "x-kubernetes-list-type"));
+		if (inner && strcmp(inner, "atomic") != 0) {
+			go_quote(inner, q, sizeof(q));
+			scause(c, "items.x-kubernetes-list-type", R_INVALID,
+			       "Invalid value: %s: must be atomic as item of a list with "
+			       "x-kubernetes-list-type=set",
+			       q);
+		}
+	} else if (strcmp(it, "object") == 0) {
+		inner = json_string_value(json_object_get(items, "x-kubernetes-map-type"));
+		if (!inner || strcmp(inner, "atomic") != 0) {
+			go_quote(inner ? inner : "null", q, sizeof(q));
+			scause(c, "items.x-kubernetes-map-type", R_INVALID,
+			       "Invalid value: %s: must be atomic as item of a list with "
+			       "x-kubernetes-list-type=set",
+			       q);
+		}
+	}
+}
+
 static void check_list_type_schema(sctx *c, const json_t *s)
 {
 	const json_t *ltj = json_object_get(s, "x-kubernetes-list-type");
@@ -1528,6 +1639,8 @@ static void check_list_type_schema(sctx *c, const json_t *s)
 			       "Invalid value: \"%s\": must only be used if type is array", lt);
 	}
 	bool map = lt && strcmp(lt, "map") == 0;
+	if (lt && strcmp(lt, "set") == 0)
+		check_list_set_items(c, s);
 	if (!map && json_array_size(keys) > 0)
 		scause(c, "x-kubernetes-list-map-keys", R_FORBIDDEN,
 		       "Forbidden: must be empty if x-kubernetes-list-type is not map");
@@ -1538,25 +1651,7 @@ static void check_list_type_schema(sctx *c, const json_t *s)
 		       "Required value: must not be empty if x-kubernetes-list-type is map");
 		return;
 	}
-	const json_t *items = s_items(s);
-	const char *it = s_type(items);
-	if (!it || strcmp(it, "object") != 0) {
-		scause(c, "items.type", R_INVALID, "Invalid value: \"%s\": must be object if parent array's "
-						  "x-kubernetes-list-type is map", it ? it : "");
-		return;
-	}
-	size_t i;
-	const json_t *k;
-	json_array_foreach(keys, i, k) {
-		const json_t *p =
-			json_object_get(s_props(items), json_string_value(k) ? json_string_value(k) : "");
-		if (!p) {
-			scause(c, "x-kubernetes-list-map-keys", R_INVALID,
-			       "Invalid value: \"%s\": entries must all be names of item properties",
-			       json_string_value(k));
-			return;
-		}
-	}
+	check_list_map_keys(c, s, keys);
 }
 
 /* Properties named in allOf/anyOf/oneOf/not must exist in the structural

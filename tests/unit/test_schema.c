@@ -702,7 +702,36 @@ static void test_check_defaults_and_lists(void **state)
 		      "\"x-kubernetes-list-map-keys\":[\"id\"],\"items\":{\"type\":\"object\",\"properties\":"
 		      "{\"n\":{\"type\":\"string\"}}}}}}"),
 		"FieldValueInvalid", PREFIX ".properties[l].x-kubernetes-list-map-keys",
-		"Invalid value: \"id\": entries must all be names of item properties");
+		"Invalid value: []string{\"id\"}: entries must all be names of item properties");
+	expect_one(
+		check("{\"type\":\"object\",\"properties\":{\"l\":{\"type\":\"array\",\"x-kubernetes-list-"
+		      "type\":\"map\","
+		      "\"x-kubernetes-list-map-keys\":[\"n\"],\"items\":{\"type\":\"object\",\"properties\":"
+		      "{\"n\":{\"type\":\"string\"}}}}}}"),
+		"FieldValueRequired", PREFIX ".properties[l].items.properties[n].default",
+		"Required value: this property is in x-kubernetes-list-map-keys, so it must have a default "
+		"or be "
+		"a required property");
+	expect_one(check("{\"type\":\"object\",\"properties\":{\"l\":{\"type\":\"array\",\"x-kubernetes-list-"
+			 "type\":\"map\","
+			 "\"x-kubernetes-list-map-keys\":[\"n\"],\"items\":{\"type\":\"object\",\"required\":"
+			 "[\"n\"],"
+			 "\"properties\":{\"n\":{\"type\":\"object\"}}}}}}"),
+		   "FieldValueInvalid", PREFIX ".properties[l].items.properties[n].type",
+		   "Invalid value: \"object\": must be a scalar type if parent array's "
+		   "x-kubernetes-list-type is map");
+	expect_one(
+		check("{\"type\":\"object\",\"properties\":{\"l\":{\"type\":\"array\",\"x-kubernetes-list-"
+		      "type\":\"set\","
+		      "\"items\":{\"type\":\"object\"}}}}"),
+		"FieldValueInvalid", PREFIX ".properties[l].items.x-kubernetes-map-type",
+		"Invalid value: \"null\": must be atomic as item of a list with x-kubernetes-list-type=set");
+	expect_none(check("{\"type\":\"object\",\"properties\":{\"l\":{\"type\":\"array\",\"x-kubernetes-"
+			  "list-type\":\"map\","
+			  "\"x-kubernetes-list-map-keys\":[\"n\",\"p\"],\"items\":{\"type\":\"object\","
+			  "\"required\":[\"n\"],"
+			  "\"properties\":{\"n\":{\"type\":\"string\"},\"p\":{\"type\":\"integer\","
+			  "\"default\":0}}}}}}"));
 	json_t *causes = json_array();
 	dv_schema_check(NULL, PREFIX, causes);
 	assert_int_equal(json_array_size(causes), 1);
