@@ -130,6 +130,19 @@ static void go_quote(const char *s, char *out, size_t len)
 	out[o] = '\0';
 }
 
+/* libm-free helpers (the library links without -lm). */
+static double abs_double(double d)
+{
+	return d < 0 ? -d : d;
+}
+
+/* True for a finite double with no fractional part in the exact-integer
+ * range of a double. */
+static bool is_integral(double d)
+{
+	return abs_double(d) < 9007199254740992.0 && d == (double)(long long)d;
+}
+
 /* fmt's %v of a float64: the shortest digits that read back the same, in
  * exponent form when the exponent is < -4 or >= 6 (strconv's 'g' with
  * shortest precision), e.g. 1 -> "1", 0.5 -> "0.5", 1e6 -> "1e+06". */
@@ -141,6 +154,11 @@ static void go_float(double d, char *out, size_t len)
 	}
 	if (isinf(d)) {
 		snprintf(out, len, d > 0 ? "+Inf" : "-Inf");
+		return;
+	}
+	/* Most bounds are small whole numbers: no digit search needed. */
+	if (is_integral(d) && abs_double(d) < 1e6) {
+		snprintf(out, len, "%.0f", d);
 		return;
 	}
 	char buf[64];
@@ -807,19 +825,6 @@ static bool format_ok(const char *format, const char *v)
 /* ---------------------------------------------------------------------- */
 /* Validation                                                              */
 
-/* libm-free helpers (the library links without -lm). */
-static double abs_double(double d)
-{
-	return d < 0 ? -d : d;
-}
-
-/* True for a finite double with no fractional part in the exact-integer
- * range of a double. */
-static bool is_integral(double d)
-{
-	return abs_double(d) < 9007199254740992.0 && d == (double)(long long)d;
-}
-
 /* kube-openapi's name for the type of a JSON value. */
 static const char *value_type(const json_t *v)
 {
@@ -953,7 +958,7 @@ static void check_string(vctx *c, const json_t *s, const json_t *v)
 	size_t n = rune_count(str);
 	double lim;
 	char q[1024];
-	go_quote(str, q, sizeof(q));
+	go_quote(str, q, sizeof(q)); /* strings are short; only maxLength fails without it */
 	if (s_number(s, "maxLength", &lim) && (double)n > lim)
 		vcause(c, R_TOO_LONG, "Too long: may not be more than %.0f %s", lim,
 		       lim == 1 ? "byte" : "bytes");
@@ -986,32 +991,31 @@ static bool is_multiple(double d, double factor)
 	return abs_double(q - nearest) <= 1e-9;
 }
 
+/* One failed bound: "Invalid value: <v>: <path> in body should be <what> <limit>". */
+static void bound_cause(vctx *c, const json_t *v, const char *what, double lim)
+{
+	char val[64], limit[64];
+	fmt_value(v, val, sizeof(val));
+	go_float(lim, limit, sizeof(limit));
+	vcause(c, R_INVALID, "Invalid value: %s: %s in body should be %s %s", val, vpath(c), what, limit);
+}
+
+/* Bounds are formatted only when violated: this runs for every number. */
 static void check_number(vctx *c, const json_t *s, const json_t *v)
 {
 	double d = json_number_value(v), lim;
-	char val[64], limit[64];
-	fmt_value(v, val, sizeof(val));
 	if (s_number(s, "maximum", &lim)) {
 		bool excl = s_flag(s, "exclusiveMaximum");
-		go_float(lim, limit, sizeof(limit));
 		if (excl ? d >= lim : d > lim)
-			vcause(c, R_INVALID, "Invalid value: %s: %s in body should be less than %s%s", val,
-			       vpath(c), excl ? "" : "or equal to ", limit);
+			bound_cause(c, v, excl ? "less than" : "less than or equal to", lim);
 	}
 	if (s_number(s, "minimum", &lim)) {
 		bool excl = s_flag(s, "exclusiveMinimum");
-		go_float(lim, limit, sizeof(limit));
 		if (excl ? d <= lim : d < lim)
-			vcause(c, R_INVALID, "Invalid value: %s: %s in body should be greater than %s%s", val,
-			       vpath(c), excl ? "" : "or equal to ", limit);
+			bound_cause(c, v, excl ? "greater than" : "greater than or equal to", lim);
 	}
-	if (s_number(s, "multipleOf", &lim) && lim > 0) {
-		if (!is_multiple(d, lim)) {
-			go_float(lim, limit, sizeof(limit));
-			vcause(c, R_INVALID, "Invalid value: %s: %s in body should be a multiple of %s", val,
-			       vpath(c), limit);
-		}
-	}
+	if (s_number(s, "multipleOf", &lim) && lim > 0 && !is_multiple(d, lim))
+		bound_cause(c, v, "a multiple of", lim);
 }
 
 /* Go's %#v of the map-keys tuple of a list-type=map item. */

@@ -834,7 +834,7 @@ static void test_many_objects(void **state)
 				   "{\"port\":{\"type\":\"integer\",\"maximum\":65535}}}}"));
 	size_t causes_total = 0;
 	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
 	for (int i = 0; i < 10000; i++) {
 		json_t *obj = json_pack("{s:s,s:s,s:{s:s},s:{s:s,s:{s:s},s:[{s:i},{s:i}],s:i}}", "apiVersion",
 					"ex.com/v1", "kind", "K", "metadata", "name", "x", "spec", "size", "10Gi",
@@ -848,9 +848,9 @@ static void test_many_objects(void **state)
 		json_decref(causes);
 		json_decref(obj);
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
 	double ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
-	printf("schema: 10000 objects defaulted, pruned and validated in %.1f ms\n", ms);
+	printf("schema: 10000 objects defaulted, pruned and validated in %.1f ms of CPU\n", ms);
 	assert_int_equal(causes_total, 0);
 	json_decref(schema);
 }
