@@ -539,7 +539,7 @@ static void test_many_objects(void **state)
 	}
 	int64_t start = 0;
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
 	start = ts.tv_sec * 1000000000LL + ts.tv_nsec;
 	size_t hits = 0, want = 0, i;
 	json_t *o;
@@ -550,9 +550,9 @@ static void test_many_objects(void **state)
 		if (i % 2 && i % 3 && i % 5 && i % 7)
 			want++;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
 	int64_t ns = ts.tv_sec * 1000000000LL + ts.tv_nsec - start;
-	printf("selector: 10000 objects matched in %.3f ms (%zu hits)\n", ns / 1e6, hits);
+	printf("selector: 10000 objects matched in %.3f ms of CPU (%zu hits)\n", ns / 1e6, hits);
 	assert_int_equal(hits, want);
 	json_decref(objs);
 	dv_selector_free(ls);
