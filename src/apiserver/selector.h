@@ -11,7 +11,8 @@
  * Field selectors (?fieldSelector=): "f=v", "f==v", "f!=v", comma-separated;
  * f is a dotted path into the object ("metadata.name", "spec.nodeName",
  * "status.phase"). Which fields a resource supports is the caller's
- * business: dv_field_selector_fields() lists the ones a selector uses.
+ * business: dv_selector_count() and dv_selector_key() list the ones a
+ * selector uses, for kube-apiserver's "field label not supported" check.
  */
 #ifndef DYNVOL_APISERVER_SELECTOR_H
 #define DYNVOL_APISERVER_SELECTOR_H
