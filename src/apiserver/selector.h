@@ -11,7 +11,8 @@
  * Field selectors (?fieldSelector=): "f=v", "f==v", "f!=v", comma-separated;
  * f is a dotted path into the object ("metadata.name", "spec.nodeName",
  * "status.phase"). Which fields a resource supports is the caller's
- * business: dv_field_selector_fields() lists the ones a selector uses.
+ * business: dv_selector_count() and dv_selector_key() list the ones a
+ * selector uses, for kube-apiserver's "field label not supported" check.
  */
 #ifndef DYNVOL_APISERVER_SELECTOR_H
 #define DYNVOL_APISERVER_SELECTOR_H
@@ -30,7 +31,10 @@ int dv_label_selector_parse(const char *s, dv_selector **out, char *err, size_t 
  * A JSON null selector value is the caller's to treat as "matches nothing"
  * where the API says so. */
 int dv_label_selector_from_json(const json_t *sel, dv_selector **out, char *err, size_t errlen);
-/* labels: the object's metadata.labels (NULL = no labels). */
+/* labels: the object's metadata.labels (NULL = no labels). A NULL selector
+ * matches everything; a field selector passed here matches nothing (and a
+ * label selector passed to dv_field_selector_matches), a caller's mix-up
+ * failing closed. */
 bool dv_label_selector_matches(const dv_selector *sel, const json_t *labels);
 
 int dv_field_selector_parse(const char *s, dv_selector **out, char *err, size_t errlen);
