@@ -91,26 +91,28 @@ static size_t pb_left(const pb_reader *r)
 /* ---- wire format ------------------------------------------------------ */
 
 /* A base-128 varint of at most 10 bytes whose tenth byte adds only bit 63:
- * anything longer or wider does not fit the 64 bits protobuf allows. */
+ * anything longer or wider does not fit the 64 bits protobuf allows. The
+ * loop ends by the tenth byte at the latest: one that may continue is
+ * refused. */
 static int pb_varint(pb_ctx *c, pb_reader *r, const char *what, uint64_t *out)
 {
 	uint64_t v = 0;
 
-	for (unsigned i = 0; i < K8SPB_VARINT_MAX; i++) {
+	for (unsigned i = 0;; i++) {
 		uint8_t b;
 
 		if (r->p >= r->end)
 			return pb_fail(c, EINVAL, "%s: truncated varint", what);
 		b = *r->p++;
 		if (i == K8SPB_VARINT_MAX - 1 && b > 1)
-			return pb_fail(c, EINVAL, "%s: varint overflows 64 bits", what);
+			return pb_fail(c, EINVAL, "%s: varint longer than 10 bytes or over 64 bits",
+				       what);
 		v |= (uint64_t)(b & 0x7f) << (7 * i);
 		if (!(b & 0x80)) {
 			*out = v;
 			return 0;
 		}
 	}
-	return pb_fail(c, EINVAL, "%s: varint longer than 10 bytes", what);
 }
 
 /* A field key: field number 1..2^29-1 and one of the six wire types. */
@@ -443,7 +445,7 @@ static int decode_time(pb_ctx *c, pb_reader *r, const char *what, json_t *obj, c
 	unsigned mon, day;
 	uint32_t field;
 	int wt;
-	char buf[32];
+	char buf[96]; /* 20 bytes used; room for any int64 keeps -Wformat-truncation quiet */
 
 	if (r->p == r->end)
 		return js_set(c, obj, key, json_null());
