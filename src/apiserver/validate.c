@@ -2561,10 +2561,12 @@ static void validate_pod_volume_source(const json_t *vol, const json_t *podmeta,
 				snprintf(pvc, sizeof(pvc), "%s-%s", pod, vname);
 				name_dns_subdomain(pvc, false, &ms);
 				for (int m = 0; m < ms.n; m++) {
-					char d[800];
+					dv_buf d;
 
-					snprintf(d, sizeof(d), "PVC name \"%s\": %s", pvc, ms.m[m]);
-					err_invalid(causes, fn.s, vname, d);
+					dv_buf_init(&d, 0);
+					dv_buf_appendf(&d, "PVC name \"%s\": %s", pvc, ms.m[m]);
+					err_invalid(causes, fn.s, vname, d.data ? (char *)d.data : "");
+					dv_buf_free(&d);
 				}
 			}
 		}
@@ -3026,31 +3028,37 @@ static int b64_value(char c)
 	return p ? (int)(p - b64_alphabet) : -1;
 }
 
-/* Decoded length of standard padded base64, or -1 with the offset of the
- * first bad byte in *bad (Go's "illegal base64 data at input byte N"). */
+/* Decoded length of standard padded base64, or -1 with the offset Go's
+ * decoder reports in *bad ("illegal base64 data at input byte N"): the
+ * first byte outside the alphabet, else the start of a short last group.
+ * Go skips CR and LF; so does this. */
 static long b64_decoded_len(const char *s, size_t *bad)
 {
-	size_t n = strlen(s), pad = 0;
+	size_t n = 0, pad = 0, len = strlen(s);
 
-	if (n % 4 != 0) {
-		*bad = n - n % 4;
-		return -1;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '=' && i >= n - 2) {
-			if (i == n - 2 && s[n - 1] != '=') {
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '\r' || s[i] == '\n')
+			continue;
+		if (s[i] == '=') {
+			/* Padding ends the data: only '=' (and newlines) may follow. */
+			pad++;
+			if (pad > 2 || (n + pad) % 4 == 1 || (n + pad) % 4 == 2) {
 				*bad = i;
 				return -1;
 			}
-			pad++;
 			continue;
 		}
-		if (b64_value(s[i]) < 0) {
+		if (pad || b64_value(s[i]) < 0) {
 			*bad = i;
 			return -1;
 		}
+		n++;
 	}
-	return (long)(n / 4 * 3 - pad);
+	if ((n + pad) % 4 != 0) {
+		*bad = (n + pad) - (n + pad) % 4;
+		return -1;
+	}
+	return (long)((n + pad) / 4 * 3 - pad);
 }
 
 static char *b64_encode(const unsigned char *in, size_t n)
@@ -3978,15 +3986,16 @@ static void err_crd_versions(json_t *causes, const json_t *versions, const char 
 	dv_buf_free(&b);
 }
 
-/* IsDNS1035Label messages joined with "," as the CRD validation does. */
+/* IsDNS1035Label messages joined with "," as the CRD validation does;
+ * empty values are skipped unless `check_empty` (version names). */
 static void crd_name_check(const char *value, bool lower_first, const char *field,
-			   const char *prefix, json_t *causes)
+			   const char *prefix, bool check_empty, json_t *causes)
 {
 	char low[256], joined[2048];
 	msgs ms = { 0 };
 	size_t i, off;
 
-	if (!*value)
+	if (!*value && !check_empty)
 		return;
 	for (i = 0; value[i] && i < sizeof(low) - 1; i++)
 		low[i] = lower_first ? (char)tolower((unsigned char)value[i]) : value[i];
@@ -4046,9 +4055,7 @@ static void validate_crd(const json_t *obj, json_t *causes)
 		if (jhas(seen, name))
 			unique = false;
 		json_object_set_new(seen, name, json_true());
-		crd_name_check(name, false, fn.s, "", causes);
-		if (!name[0])
-			crd_name_check("-", false, fn.s, "", causes);
+		crd_name_check(name, false, fn.s, "", true, causes);
 		/* apiextensions/v1 requires a schema per version. Its structural
 		 * checks are dv_schema_check's (schema.h), which the API server
 		 * runs on jobj(jobj(v, "schema"), "openAPIV3Schema") with field
@@ -4069,17 +4076,17 @@ static void validate_crd(const json_t *obj, json_t *causes)
 		err_required(causes, "spec.names.kind", NULL);
 	if (!*jstr0(names, "listKind"))
 		err_required(causes, "spec.names.listKind", NULL);
-	crd_name_check(jstr0(names, "plural"), false, "spec.names.plural", "", causes);
-	crd_name_check(jstr0(names, "singular"), false, "spec.names.singular", "", causes);
+	crd_name_check(jstr0(names, "plural"), false, "spec.names.plural", "", false, causes);
+	crd_name_check(jstr0(names, "singular"), false, "spec.names.singular", "", false, causes);
 	crd_name_check(jstr0(names, "kind"), true, "spec.names.kind",
-		       "may have mixed case, but should otherwise match: ", causes);
+		       "may have mixed case, but should otherwise match: ", false, causes);
 	crd_name_check(jstr0(names, "listKind"), true, "spec.names.listKind",
-		       "may have mixed case, but should otherwise match: ", causes);
+		       "may have mixed case, but should otherwise match: ", false, causes);
 	json_array_foreach(jarr(names, "shortNames"), i, v)
 	{
 		fld f = fp_index(&(fld){ "spec.names.shortNames" }, i);
 
-		crd_name_check(json_is_string(v) ? json_string_value(v) : "", false, f.s, "", causes);
+		crd_name_check(json_is_string(v) ? json_string_value(v) : "", false, f.s, "", true, causes);
 	}
 	if (*jstr0(names, "kind") && !strcmp(jstr0(names, "kind"), jstr0(names, "listKind")))
 		err_invalid(causes, "spec.names.listKind", jstr0(names, "listKind"),

@@ -23,7 +23,7 @@
  * VolumeSnapshot, VolumeSnapshotContent, VolumeSnapshotClass (the rules of
  * external-snapshotter's CRD schemas and CEL rules); coordination.k8s.io:
  * Lease; apiextensions.k8s.io: CustomResourceDefinition. Any other kind
- * gets metadata checks only.
+ * is given metadata checks only.
  *
  * Quantities (resource.Quantity) are parsed and printed here too, for the
  * controllers' capacity arithmetic.
@@ -70,7 +70,7 @@ typedef struct {
  * stringData merged into data (base64); Namespace status.phase=Active,
  * spec.finalizers=[kubernetes], label kubernetes.io/metadata.name; Node
  * status.allocatable from capacity; CRD names.singular/listKind,
- * conversion.strategy=None, status.storedVersions gets the storage version.
+ * conversion.strategy=None, status.storedVersions records the storage version.
  * VolumeSnapshotContent deletionPolicy is left alone (required). */
 void dv_default(const char *group, const char *kind, json_t *obj);
 
