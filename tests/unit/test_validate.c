@@ -1501,6 +1501,66 @@ static void test_crd(void **state)
 	json_decref(c);
 }
 
+
+/* Objects of the wrong shape (members of other JSON types, nulls, empty
+ * containers) must never crash a validator: they are treated as unset. */
+static void test_wrong_shapes(void **state)
+{
+	static const struct {
+		const char *group, *kind;
+	} kinds[] = {
+		{ "", "PersistentVolumeClaim" },	  { "", "PersistentVolume" },
+		{ "", "Pod" },				  { "", "Secret" },
+		{ "", "ConfigMap" },			  { "", "Namespace" },
+		{ "", "Node" },				  { "", "Event" },
+		{ "storage.k8s.io", "StorageClass" },	  { "storage.k8s.io", "CSIDriver" },
+		{ "storage.k8s.io", "CSINode" },	  { "storage.k8s.io", "VolumeAttachment" },
+		{ "storage.k8s.io", "CSIStorageCapacity" }, { "storage.k8s.io", "VolumeAttributesClass" },
+		{ "snapshot.storage.k8s.io", "VolumeSnapshot" },
+		{ "snapshot.storage.k8s.io", "VolumeSnapshotContent" },
+		{ "snapshot.storage.k8s.io", "VolumeSnapshotClass" },
+		{ "coordination.k8s.io", "Lease" },
+		{ "apiextensions.k8s.io", "CustomResourceDefinition" },
+		{ "example.com", "Widget" },
+	};
+	static const char *const shapes[] = {
+		"{}",
+		"{\"metadata\":[],\"spec\":\"x\",\"status\":1}",
+		"{\"metadata\":{\"name\":5,\"labels\":[1],\"annotations\":\"a\",\"finalizers\":{},\"ownerReferences\":[1,null]},"
+		"\"spec\":{\"accessModes\":[1,null],\"resources\":{\"requests\":{\"storage\":[]}},\"containers\":[1,{\"ports\":[1]}],"
+		"\"volumes\":[null,{\"name\":1}],\"source\":[],\"drivers\":[1],\"versions\":[1],\"names\":1,\"capacity\":[],"
+		"\"csi\":1,\"nodeAffinity\":{\"required\":{\"nodeSelectorTerms\":[1,{\"matchExpressions\":[1]}]}},\"taints\":[1]},"
+		"\"data\":{\"k\":1},\"binaryData\":[],\"parameters\":{\"a\":1},\"allowedTopologies\":[1,{\"matchLabelExpressions\":[1]}],"
+		"\"nodeTopology\":{\"matchExpressions\":[1]},\"capacity\":{},\"stringData\":{\"a\":1}}",
+		"{\"metadata\":{\"name\":\"x\",\"namespace\":\"default\"},\"spec\":{\"volumes\":[{\"name\":\"v\",\"ephemeral\":{\"volumeClaimTemplate\":{\"metadata\":[],\"spec\":[]}}}],"
+		"\"containers\":[{\"name\":\"c\",\"image\":\"i\",\"volumeMounts\":[1,{}],\"volumeDevices\":[1,{}],\"resources\":{\"limits\":{\"cpu\":1},\"requests\":[]}}]}}",
+	};
+
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+			for (size_t j = 0; j < sizeof(shapes) / sizeof(shapes[0]); j++) {
+				json_t *obj = J(shapes[i]), *old = J(shapes[j]), *c = json_array();
+				char *why, *msg;
+
+				dv_default(kinds[k].group, kinds[k].kind, obj);
+				dv_default(kinds[k].group, kinds[k].kind, old);
+				dv_validate_create(NULL, kinds[k].group, kinds[k].kind, true, obj, c);
+				dv_validate_update(NULL, kinds[k].group, kinds[k].kind, true, obj, old, c);
+				dv_validate_status_update(NULL, kinds[k].group, kinds[k].kind, obj, old, c);
+				why = dv_admit_update(NULL, kinds[k].group, kinds[k].kind, obj, old);
+				free(why);
+				msg = dv_invalid_message(kinds[k].kind, "x", c);
+				assert_non_null(msg);
+				assert_non_null(strstr(msg, " is invalid"));
+				free(msg);
+				json_decref(c);
+				json_decref(obj);
+				json_decref(old);
+			}
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1538,6 +1598,7 @@ int main(void)
 		cmocka_unit_test(test_pod_create),
 		cmocka_unit_test(test_pod_update),
 		cmocka_unit_test(test_crd),
+		cmocka_unit_test(test_wrong_shapes),
 	};
 	int fds = testutil_count_open_fds();
 	int failed = cmocka_run_group_tests_name("validate", tests, NULL, NULL);
