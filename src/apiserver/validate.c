@@ -686,7 +686,18 @@ static int qty_parse_suffix(const char *s, dv_quantity *q)
 			return 0;
 		}
 		q->format = DV_QTY_BINARY_SI;
-		return mul_u64(&q->mantissa, (uint64_t)1 << x->exp);
+		/* Doubling exp times; past a uint64, precision goes before
+		 * magnitude (a digit is rounded up into the scale). */
+		for (int b = 0; b < x->exp; b++) {
+			if (q->mantissa > UINT64_MAX / 2) {
+				bool rest = q->mantissa % 10 != 0;
+
+				q->mantissa = q->mantissa / 10 + (rest ? 1 : 0);
+				q->scale++;
+			}
+			q->mantissa *= 2;
+		}
+		return 0;
 	}
 	if (s[0] == 'e' || s[0] == 'E') {
 		const char *p = s + 1;

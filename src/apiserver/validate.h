@@ -142,7 +142,7 @@ char *dv_invalid_message(const char *kind, const char *name, const json_t *cause
  * Ki Mi Gi Ti Pi Ei | n u m "" k M G T P E | e<int> E<int>. The value is
  * kept as ±mantissa * 10^scale, rounded up (away from zero) to nano
  * precision as upstream; at most 19 significant digits are kept, more are
- * rounded up. */
+ * rounded up; -ERANGE only for an absurd exponent. */
 typedef enum {
 	DV_QTY_DECIMAL_SI,  /* no suffix or k, M, m, ... */
 	DV_QTY_BINARY_SI,   /* Ki, Mi, ... */
@@ -160,7 +160,7 @@ typedef struct {
 #define DV_QUANTITY_REGEX_MSG \
 	"quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
 
-/* 0, or -EINVAL (malformed) / -ERANGE (binary suffix overflows). ret is
+/* 0, or -EINVAL (malformed) / -ERANGE (exponent beyond 1e100000). ret is
  * set only on success. */
 int dv_quantity_parse(const char *s, dv_quantity *ret);
 bool dv_quantity_valid(const char *s);

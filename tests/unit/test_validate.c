@@ -222,7 +222,11 @@ static void test_quantity_invalid(void **state)
 		assert_int_equal(dv_quantity_parse(bad[i], &q), -EINVAL);
 	}
 	assert_true(dv_quantity_valid("10Gi"));
-	assert_int_equal(dv_quantity_parse("20Ei", &q), -ERANGE);
+	/* Beyond a uint64 a quantity is still a quantity (kept to 19 digits). */
+	assert_int_equal(dv_quantity_parse("20Ei", &q), 0);
+	assert_int_equal(dv_quantity_cmp_str("20Ei", "15Ei"), 1);
+	assert_int_equal(dv_quantity_cmp_str("1e30", "1e29"), 1);
+	assert_int_equal(dv_quantity_parse("1e999999", &q), -ERANGE);
 }
 
 static void test_quantity_bytes_and_cmp(void **state)
@@ -245,6 +249,9 @@ static void test_quantity_bytes_and_cmp(void **state)
 	assert_int_equal(b, 15000000000000000000ULL);
 	assert_int_equal(dv_quantity_bytes("-1", &b), -ERANGE);
 	assert_int_equal(dv_quantity_bytes("19E", &b), -ERANGE);
+	assert_int_equal(dv_quantity_bytes("20Ei", &b), -ERANGE);
+	assert_int_equal(dv_quantity_bytes("15Ei", &b), 0);
+	assert_int_equal(b, 15ULL << 60);
 	assert_int_equal(dv_quantity_bytes("x", &b), -EINVAL);
 
 	assert_int_equal(dv_quantity_cmp_str("1Gi", "1024Mi"), 0);
