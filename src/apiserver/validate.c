@@ -2314,7 +2314,7 @@ static void default_probe(json_t *probe)
 
 static void default_container(json_t *c)
 {
-	json_t *res = jobj(c, "resources");
+	json_t *res;
 	size_t i;
 	json_t *p;
 
@@ -2323,6 +2323,8 @@ static void default_container(json_t *c)
 	jset_default_str(c, "terminationMessagePath", "/dev/termination-log");
 	jset_default_str(c, "terminationMessagePolicy", "File");
 	jset_default_str(c, "imagePullPolicy", default_pull_policy(jstr0(c, "image")));
+	/* resources is a struct upstream: it always prints, as {} when empty. */
+	res = jobj_ensure(c, "resources");
 	json_array_foreach(jarr(c, "ports"), i, p)
 		jset_default_str(p, "protocol", "TCP");
 	/* Requests default to limits, per resource. */

@@ -63,7 +63,8 @@ typedef struct {
  * priority=0, preemptionPolicy=PreemptLowerPriority, the not-ready and
  * unreachable NoExecute tolerations (300 s), per container
  * terminationMessagePath=/dev/termination-log, terminationMessagePolicy=File,
- * imagePullPolicy (Always for :latest or no tag, else IfNotPresent), port
+ * imagePullPolicy (Always for :latest or no tag, else IfNotPresent),
+ * resources={}, port
  * protocol TCP, requests copied from limits, probe timings; volumes without
  * a source get emptyDir {}, secret/configMap volumes defaultMode 420;
  * status.phase=Pending and status.qosClass; Secret type=Opaque with

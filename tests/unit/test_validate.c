@@ -1335,6 +1335,8 @@ static void test_pod_defaults(void **state)
 	assert_string_equal(at_str(c0, "terminationMessagePath"), "/dev/termination-log");
 	assert_string_equal(at_str(c0, "terminationMessagePolicy"), "File");
 	assert_string_equal(at_str(c0, "imagePullPolicy"), "Always");
+	assert_true(json_is_object(json_object_get(c0, "resources")));
+	assert_int_equal(json_object_size(json_object_get(c0, "resources")), 0);
 	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(c0, "ports"), 0), "protocol")), "TCP");
 	assert_string_equal(at_str(c1, "imagePullPolicy"), "IfNotPresent");
 	assert_string_equal(at_str(c1, "resources.requests.cpu"), "1");
