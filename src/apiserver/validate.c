@@ -1369,6 +1369,41 @@ static void immutable_meta_str(const json_t *nmd, const json_t *omd, const char 
 		err_invalid(causes, fk.s, jstr0(nmd, key), MSG_IMMUTABLE);
 }
 
+/* ValidateNoNewFinalizers: once deleting, finalizers may only go. */
+static void validate_no_new_finalizers(const json_t *nmd, const json_t *omd, json_t *causes)
+{
+	const json_t *nf = jarr(nmd, "finalizers"), *of = jarr(omd, "finalizers");
+	json_t *extra = json_array();
+	size_t i, j;
+	json_t *v, *w;
+
+	json_array_foreach(nf, i, v)
+	{
+		bool found = false;
+
+		json_array_foreach(of, j, w)
+			found |= json_equal(v, w);
+		if (!found && json_is_string(v))
+			json_array_append(extra, v);
+	}
+	if (json_array_size(extra) > 0) {
+		dv_buf b;
+
+		dv_buf_init(&b, 64 * 1024);
+		dv_buf_appends(&b, "no new finalizers can be added if the object is being deleted, found new finalizers []string{");
+		json_array_foreach(extra, i, v)
+		{
+			if (i)
+				dv_buf_appends(&b, ", ");
+			go_quote(&b, json_string_value(v));
+		}
+		dv_buf_appends(&b, "}");
+		err_forbidden(causes, "metadata.finalizers", b.data ? (char *)b.data : "");
+		dv_buf_free(&b);
+	}
+	json_decref(extra);
+}
+
 /* The update-only half of ValidateObjectMetaUpdate (the create-time rules
  * run through the kind's validator on the new object). */
 static void validate_meta_update(const json_t *obj, const json_t *old, json_t *causes)
@@ -1377,39 +1412,8 @@ static void validate_meta_update(const json_t *obj, const json_t *old, json_t *c
 	fld f = fp("metadata");
 	long long ng = 0, og = 0;
 
-	if (jhas(omd, "deletionTimestamp")) {
-		const json_t *nf = jarr(nmd, "finalizers"), *of = jarr(omd, "finalizers");
-		json_t *extra = json_array();
-		size_t i, j;
-		json_t *v, *w;
-
-		json_array_foreach(nf, i, v)
-		{
-			bool found = false;
-
-			json_array_foreach(of, j, w)
-				found |= json_equal(v, w);
-			if (!found && json_is_string(v))
-				json_array_append(extra, v);
-		}
-		if (json_array_size(extra) > 0) {
-			dv_buf b;
-			fld ff = fp_child(&f, "finalizers");
-
-			dv_buf_init(&b, 64 * 1024);
-			dv_buf_appends(&b, "no new finalizers can be added if the object is being deleted, found new finalizers []string{");
-			json_array_foreach(extra, i, v)
-			{
-				if (i)
-					dv_buf_appends(&b, ", ");
-				go_quote(&b, json_string_value(v));
-			}
-			dv_buf_appends(&b, "}");
-			err_forbidden(causes, ff.s, (char *)b.data);
-			dv_buf_free(&b);
-		}
-		json_decref(extra);
-	}
+	if (jhas(omd, "deletionTimestamp"))
+		validate_no_new_finalizers(nmd, omd, causes);
 	if (jint(nmd, "generation", &ng) && jint(omd, "generation", &og) && ng < og) {
 		fld fg = fp_child(&f, "generation");
 
@@ -1919,16 +1923,34 @@ static void pvc_spec_for_compare(json_t *spec)
 
 #define BETA_SC_ANNOTATION "volume.beta.kubernetes.io/storage-class"
 
-static void validate_pvc_update(const dv_validate_env *env, const json_t *obj, const json_t *old,
-				json_t *causes)
+/* storageClassName may move from the beta annotation, or be set once from
+ * nil (retroactive default class): then it drops out of the comparison of
+ * the new spec `nc`. Otherwise the annotation itself is immutable. */
+static void pvc_storage_class_upgrade(const json_t *obj, const json_t *old, json_t *nc,
+				      json_t *causes)
 {
 	const json_t *nspec = jobj(obj, "spec"), *ospec = jobj(old, "spec");
 	const json_t *nann = jobj(jobj(obj, "metadata"), "annotations");
 	const json_t *oann = jobj(jobj(old, "metadata"), "annotations");
+	const char *old_ann = jstr0(oann, BETA_SC_ANNOTATION);
+
+	if (!jhas(ospec, "storageClassName") && jhas(nspec, "storageClassName") &&
+	    (!jhas(oann, BETA_SC_ANNOTATION) || !strcmp(jstr0(nspec, "storageClassName"), old_ann)) &&
+	    (!jhas(nann, BETA_SC_ANNOTATION) || !strcmp(jstr0(nann, BETA_SC_ANNOTATION), old_ann))) {
+		json_object_del(nc, "storageClassName");
+	} else if (strcmp(jstr0(nann, BETA_SC_ANNOTATION), old_ann) != 0) {
+		fld fa = fp("metadata.annotations." BETA_SC_ANNOTATION);
+
+		err_invalid(causes, fa.s, jstr0(nann, BETA_SC_ANNOTATION), MSG_IMMUTABLE);
+	}
+}
+
+static void validate_pvc_update(const dv_validate_env *env, const json_t *obj, const json_t *old,
+				json_t *causes)
+{
+	const json_t *nspec = jobj(obj, "spec"), *ospec = jobj(old, "spec");
 	json_t *nc = jclone(nspec), *oc = jclone(ospec);
 	const char *phase = jstr0(jobj(old, "status"), "phase");
-	bool old_has_ann = jhas(oann, BETA_SC_ANNOTATION);
-	const char *old_ann = jstr0(oann, BETA_SC_ANNOTATION);
 	dv_quantity oq = { 0 }, nq = { 0 };
 
 	if (!nc)
@@ -1941,16 +1963,7 @@ static void validate_pvc_update(const dv_validate_env *env, const json_t *obj, c
 		if (jhas(nc, "volumeName"))
 			json_object_set(oc, "volumeName", jget(nc, "volumeName"));
 	}
-	/* storageClassName may move from the beta annotation, or from nil. */
-	if (!jhas(ospec, "storageClassName") && jhas(nspec, "storageClassName") &&
-	    (!old_has_ann || !strcmp(jstr0(nspec, "storageClassName"), old_ann)) &&
-	    (!jhas(nann, BETA_SC_ANNOTATION) || !strcmp(jstr0(nann, BETA_SC_ANNOTATION), old_ann)))
-		json_object_del(nc, "storageClassName");
-	else if (strcmp(jstr0(nann, BETA_SC_ANNOTATION), old_ann) != 0) {
-		fld fa = fp("metadata.annotations." BETA_SC_ANNOTATION);
-
-		err_invalid(causes, fa.s, jstr0(nann, BETA_SC_ANNOTATION), MSG_IMMUTABLE);
-	}
+	pvc_storage_class_upgrade(obj, old, nc, causes);
 	/* Bound claims may change their storage request (checked below). */
 	if (!strcmp(phase, "Bound")) {
 		json_t *nreq = jobj(jobj(nc, "resources"), "requests");
@@ -2128,70 +2141,66 @@ static void validate_pv_source(const json_t *spec, const char *type, const fld *
 	}
 }
 
-/* ValidatePersistentVolumeSpec; inline is VolumeAttachment's
- * inlineVolumeSpec. */
-static void validate_pv_spec(const json_t *spec, bool inl, const fld *f, json_t *causes)
+/* What an inline spec (VolumeAttachment's inlineVolumeSpec) may not have. */
+static void validate_pv_inline(const json_t *spec, const fld *f, json_t *causes)
 {
-	static const char *const policies[] = { "Delete", "Recycle", "Retain", NULL };
-	fld fam = fp_child(f, "accessModes"), frp = fp_child(f, "persistentVolumeReclaimPolicy");
-	fld fna = fp_child(f, "nodeAffinity"), fsc = fp_child(f, "storageClassName");
-	fld fvm = fp_child(f, "volumeMode"), fcr = fp_child(f, "claimRef");
-	fld fcsi = fp_child(f, "csi"), fvac = fp_child(f, "volumeAttributesClassName");
-	const char *policy = jstr0(spec, "persistentVolumeReclaimPolicy");
-	bool affinity = false;
-	int nsources = 0;
+	fld fcr = fp_child(f, "claimRef"), fcap = fp_child(f, "capacity"), fcsi = fp_child(f, "csi");
 
+	if (jhas(spec, "claimRef"))
+		err_forbidden(causes, fcr.s, "may not be specified in the context of inline volumes");
+	if (jlen(jobj(spec, "capacity")))
+		err_forbidden(causes, fcap.s, "may not be specified in the context of inline volumes");
+	if (!jhas(spec, "csi"))
+		err_required(causes, fcsi.s, "has to be specified in the context of inline volumes");
+}
+
+/* nodeAffinity; returns whether it is set (local volumes need it). */
+static bool validate_pv_node_affinity(const json_t *spec, bool inl, const fld *f, json_t *causes)
+{
+	fld fna = fp_child(f, "nodeAffinity"), freq = fp_child(&fna, "required");
+	const json_t *req = jobj(jobj(spec, "nodeAffinity"), "required");
+
+	if (!jhas(spec, "nodeAffinity"))
+		return false;
 	if (inl) {
-		if (jhas(spec, "claimRef"))
-			err_forbidden(causes, fcr.s, "may not be specified in the context of inline volumes");
-		if (jlen(jobj(spec, "capacity")))
-			err_forbidden(causes, fp_child(f, "capacity").s,
-				      "may not be specified in the context of inline volumes");
-		if (!jhas(spec, "csi"))
-			err_required(causes, fcsi.s, "has to be specified in the context of inline volumes");
+		err_forbidden(causes, fna.s, "may not be specified in the context of inline volumes");
+		return false;
 	}
-	if (jlen(jarr(spec, "accessModes")) == 0)
-		err_required(causes, fam.s, NULL);
-	validate_access_modes(jarr(spec, "accessModes"), &fam, causes);
-	if (!inl)
-		validate_pv_capacity(spec, f, causes);
-	if (*policy) {
-		if (inl && strcmp(policy, "Retain"))
-			err_forbidden(causes, frp.s, "may only be Retain in the context of inline volumes");
-		else if (!inl && !in_list(policy, policies))
-			err_not_supported(causes, frp.s, policy, policies);
-	}
-	if (jhas(spec, "nodeAffinity")) {
-		if (inl) {
-			err_forbidden(causes, fna.s, "may not be specified in the context of inline volumes");
-		} else {
-			fld freq = fp_child(&fna, "required");
-			const json_t *req = jobj(jobj(spec, "nodeAffinity"), "required");
+	if (req)
+		validate_node_selector(req, &freq, causes);
+	else
+		err_required(causes, freq.s, "must specify required node constraints");
+	return true;
+}
 
-			affinity = true;
-			if (req)
-				validate_node_selector(req, &freq, causes);
-			else
-				err_required(causes, freq.s, "must specify required node constraints");
-		}
-	}
+/* Exactly one volume source (flexVolume is not counted twice upstream). */
+static void validate_pv_sources(const json_t *spec, bool affinity, const fld *f, json_t *causes)
+{
+	int n = 0;
+
 	for (size_t i = 0; pv_sources[i]; i++) {
 		if (!jhas(spec, pv_sources[i]))
 			continue;
-		if (nsources > 0 && strcmp(pv_sources[i], "flexVolume") != 0) {
+		if (n > 0 && strcmp(pv_sources[i], "flexVolume") != 0) {
 			fld fs = fp_child(f, pv_sources[i]);
 
 			err_forbidden(causes, fs.s, MSG_MORE_THAN_ONE);
 			continue;
 		}
-		nsources++;
+		n++;
 		validate_pv_source(spec, pv_sources[i], f, affinity, causes);
 	}
-	if (nsources == 0)
+	if (n == 0)
 		err_required(causes, f->s, "must specify a volume type");
-	if (jobj(spec, "hostPath") && !strcmp(jstr0(jobj(spec, "hostPath"), "path"), "/") &&
-	    !strcmp(policy, "Recycle"))
-		err_forbidden(causes, frp.s, "may not be 'recycle' for a hostPath mount of '/'");
+}
+
+/* storageClassName, volumeMode and volumeAttributesClassName. */
+static void validate_pv_classes(const json_t *spec, bool inl, const fld *f, json_t *causes)
+{
+	fld fsc = fp_child(f, "storageClassName"), fvm = fp_child(f, "volumeMode");
+	fld fcsi = fp_child(f, "csi"), fvac = fp_child(f, "volumeAttributesClassName");
+	const char *vm = jstr0(spec, "volumeMode");
+
 	if (*jstr0(spec, "storageClassName")) {
 		if (inl)
 			err_forbidden(causes, fsc.s, "may not be specified in the context of inline volumes");
@@ -2199,8 +2208,6 @@ static void validate_pv_spec(const json_t *spec, bool inl, const fld *f, json_t 
 			invalid_each(causes, &fsc, jstr0(spec, "storageClassName"), subdomain_rule);
 	}
 	if (jhas(spec, "volumeMode")) {
-		const char *vm = jstr0(spec, "volumeMode");
-
 		if (inl && strcmp(vm, "Filesystem"))
 			err_forbidden(causes, fvm.s,
 				      "may not specify volumeMode other than Filesystem in the context of inline volumes");
@@ -2216,6 +2223,34 @@ static void validate_pv_spec(const json_t *spec, bool inl, const fld *f, json_t 
 		if (!jhas(spec, "csi"))
 			err_required(causes, fcsi.s, "has to be specified when using volumeAttributesClassName");
 	}
+}
+
+/* ValidatePersistentVolumeSpec, in upstream's order; inline is
+ * VolumeAttachment's inlineVolumeSpec. */
+static void validate_pv_spec(const json_t *spec, bool inl, const fld *f, json_t *causes)
+{
+	static const char *const policies[] = { "Delete", "Recycle", "Retain", NULL };
+	fld fam = fp_child(f, "accessModes"), frp = fp_child(f, "persistentVolumeReclaimPolicy");
+	const char *policy = jstr0(spec, "persistentVolumeReclaimPolicy");
+	bool affinity;
+
+	if (inl)
+		validate_pv_inline(spec, f, causes);
+	if (jlen(jarr(spec, "accessModes")) == 0)
+		err_required(causes, fam.s, NULL);
+	validate_access_modes(jarr(spec, "accessModes"), &fam, causes);
+	if (!inl)
+		validate_pv_capacity(spec, f, causes);
+	if (*policy && inl && strcmp(policy, "Retain"))
+		err_forbidden(causes, frp.s, "may only be Retain in the context of inline volumes");
+	else if (*policy && !inl && !in_list(policy, policies))
+		err_not_supported(causes, frp.s, policy, policies);
+	affinity = validate_pv_node_affinity(spec, inl, f, causes);
+	validate_pv_sources(spec, affinity, f, causes);
+	if (jobj(spec, "hostPath") && !strcmp(jstr0(jobj(spec, "hostPath"), "path"), "/") &&
+	    !strcmp(policy, "Recycle"))
+		err_forbidden(causes, frp.s, "may not be 'recycle' for a hostPath mount of '/'");
+	validate_pv_classes(spec, inl, f, causes);
 }
 
 static void validate_pv(const json_t *obj, json_t *causes)
@@ -2486,10 +2521,86 @@ static void validate_local_descending_path(const char *path, const fld *f, json_
 	validate_no_backsteps(path, f, causes);
 }
 
+/* A required string member of a volume source (secretName, claimName, ...). */
+static void required_member(const json_t *src, const char *key, const fld *fs, json_t *causes)
+{
+	fld fk = fp_child(fs, key);
+
+	if (!*jstr0(src, key))
+		err_required(causes, fk.s, NULL);
+}
+
+/* An inline CSI volume of a pod. */
+static void validate_inline_csi(const json_t *src, const fld *fs, json_t *causes)
+{
+	fld fd = fp_child(fs, "driver");
+	const json_t *ref = jobj(src, "nodePublishSecretRef");
+
+	validate_csi_driver_name(jstr0(src, "driver"), &fd, causes);
+	if (ref && !*jstr0(ref, "name")) {
+		fld fr = fp_child(fs, "nodePublishSecretRef"), frn = fp_child(&fr, "name");
+
+		err_required(causes, frn.s, NULL);
+	} else if (ref) {
+		/* Upstream reports at csi.name, not under the reference. */
+		fld fn = fp_child(fs, "name");
+
+		invalid_each(causes, &fn, jstr0(ref, "name"), subdomain_rule);
+	}
+}
+
+/* The claim template of an ephemeral volume: only labels and annotations
+ * in its metadata, a valid PVC spec; and the PVC name it yields
+ * (<pod>-<volume>) must be a valid name. */
+static void validate_ephemeral(const json_t *src, const json_t *podmeta, const char *vname,
+			       const fld *f, const fld *fs, json_t *causes)
+{
+	fld ft = fp_child(fs, "volumeClaimTemplate");
+	fld fm = fp_child(&ft, "metadata"), fsp = fp_child(&ft, "spec");
+	fld fl = fp_child(&fm, "labels"), fa = fp_child(&fm, "annotations");
+	const json_t *tmpl = jobj(src, "volumeClaimTemplate"), *tm = jobj(tmpl, "metadata");
+	const char *pod = jstr0(podmeta, "name");
+	const char *k;
+	json_t *m;
+
+	if (!tmpl) {
+		err_required(causes, ft.s, NULL);
+	} else {
+		validate_annotations(jget(tm, "annotations"), &fa, causes);
+		validate_labels(jget(tm, "labels"), &fl, causes);
+		json_object_foreach((json_t *)tm, k, m)
+		{
+			fld fk = fp_child(&fm, k);
+
+			if (strcmp(k, "labels") && strcmp(k, "annotations") && !json_is_null(m))
+				err_forbidden(causes, fk.s, "cannot be set for an ephemeral volume");
+		}
+		validate_pvc_spec(jobj(tmpl, "spec"), &fsp, causes);
+	}
+	if (*pod && *vname) {
+		fld fn = fp_child(f, "name");
+		msgs ms = { 0 };
+		dv_buf pvc;
+
+		dv_buf_init(&pvc, 0);
+		dv_buf_appendf(&pvc, "%s-%s", pod, vname);
+		name_dns_subdomain(pvc.data ? (char *)pvc.data : "", false, &ms);
+		for (int i = 0; i < ms.n; i++) {
+			dv_buf d;
+
+			dv_buf_init(&d, 0);
+			dv_buf_appendf(&d, "PVC name \"%s\": %s", (char *)pvc.data, ms.m[i]);
+			err_invalid(causes, fn.s, vname, d.data ? (char *)d.data : "");
+			dv_buf_free(&d);
+		}
+		dv_buf_free(&pvc);
+	}
+}
+
+/* validateVolumeSource: exactly one source, each checked by type. */
 static void validate_pod_volume_source(const json_t *vol, const json_t *podmeta, const fld *f,
 				       json_t *causes)
 {
-	const char *vname = jstr0(vol, "name");
 	int n = 0;
 
 	for (size_t i = 0; pod_volume_sources[i]; i++) {
@@ -2499,90 +2610,24 @@ static void validate_pod_volume_source(const json_t *vol, const json_t *podmeta,
 
 		if (!jhas(vol, type))
 			continue;
-		if (n > 0) {
+		if (n++ > 0) {
 			err_forbidden(causes, fs.s, MSG_MORE_THAN_ONE);
 			continue;
 		}
-		n++;
-		if (!strcmp(type, "hostPath")) {
+		if (!strcmp(type, "hostPath"))
 			validate_host_path(src, &fs, causes);
-		} else if (!strcmp(type, "nfs")) {
+		else if (!strcmp(type, "nfs"))
 			validate_nfs_source(src, &fs, causes);
-		} else if (!strcmp(type, "secret")) {
-			fld fn = fp_child(&fs, "secretName");
-
-			if (!*jstr0(src, "secretName"))
-				err_required(causes, fn.s, NULL);
-		} else if (!strcmp(type, "configMap")) {
-			fld fn = fp_child(&fs, "name");
-
-			if (!*jstr0(src, "name"))
-				err_required(causes, fn.s, NULL);
-		} else if (!strcmp(type, "persistentVolumeClaim")) {
-			fld fn = fp_child(&fs, "claimName");
-
-			if (!*jstr0(src, "claimName"))
-				err_required(causes, fn.s, NULL);
-		} else if (!strcmp(type, "csi")) {
-			fld fd = fp_child(&fs, "driver");
-			const json_t *ref = jobj(src, "nodePublishSecretRef");
-
-			validate_csi_driver_name(jstr0(src, "driver"), &fd, causes);
-			if (ref && !*jstr0(ref, "name")) {
-				fld fr = fp_child(&fs, "nodePublishSecretRef");
-				fld frn = fp_child(&fr, "name");
-
-				err_required(causes, frn.s, NULL);
-			} else if (ref) {
-				fld fn = fp_child(&fs, "name");
-
-				invalid_each(causes, &fn, jstr0(ref, "name"), subdomain_rule);
-			}
-		} else if (!strcmp(type, "ephemeral")) {
-			fld ft = fp_child(&fs, "volumeClaimTemplate");
-			const json_t *tmpl = jobj(src, "volumeClaimTemplate");
-			const char *pod = jstr0(podmeta, "name");
-
-			if (!tmpl) {
-				err_required(causes, ft.s, NULL);
-			} else {
-				fld fm = fp_child(&ft, "metadata"), fsp = fp_child(&ft, "spec");
-				fld fl = fp_child(&fm, "labels"), fa = fp_child(&fm, "annotations");
-				const json_t *tm = jobj(tmpl, "metadata");
-				const char *k;
-				json_t *m;
-
-				validate_annotations(jget(tm, "annotations"), &fa, causes);
-				validate_labels(jget(tm, "labels"), &fl, causes);
-				json_object_foreach((json_t *)tm, k, m)
-				{
-					if (strcmp(k, "labels") && strcmp(k, "annotations") &&
-					    !json_is_null(m)) {
-						fld fk = fp_child(&fm, k);
-
-						err_forbidden(causes, fk.s,
-							      "cannot be set for an ephemeral volume");
-					}
-				}
-				validate_pvc_spec(jobj(tmpl, "spec"), &fsp, causes);
-			}
-			if (*pod && *vname) {
-				char pvc[700];
-				msgs ms = { 0 };
-				fld fn = fp_child(f, "name");
-
-				snprintf(pvc, sizeof(pvc), "%s-%s", pod, vname);
-				name_dns_subdomain(pvc, false, &ms);
-				for (int m = 0; m < ms.n; m++) {
-					dv_buf d;
-
-					dv_buf_init(&d, 0);
-					dv_buf_appendf(&d, "PVC name \"%s\": %s", pvc, ms.m[m]);
-					err_invalid(causes, fn.s, vname, d.data ? (char *)d.data : "");
-					dv_buf_free(&d);
-				}
-			}
-		}
+		else if (!strcmp(type, "secret"))
+			required_member(src, "secretName", &fs, causes);
+		else if (!strcmp(type, "configMap"))
+			required_member(src, "name", &fs, causes);
+		else if (!strcmp(type, "persistentVolumeClaim"))
+			required_member(src, "claimName", &fs, causes);
+		else if (!strcmp(type, "csi"))
+			validate_inline_csi(src, &fs, causes);
+		else if (!strcmp(type, "ephemeral"))
+			validate_ephemeral(src, podmeta, jstr0(vol, "name"), f, &fs, causes);
 	}
 	if (n == 0)
 		err_required(causes, f->s, "must specify a volume type");
@@ -2708,6 +2753,46 @@ static void validate_container_ports(const json_t *ports, const fld *f, json_t *
 	}
 }
 
+/* Container resources: quantities, non-negative, requests within limits. */
+static void validate_container_resources(const json_t *res, const fld *fres, json_t *causes)
+{
+	static const char *const rlists[] = { "limits", "requests", NULL };
+	const json_t *lim = jobj(res, "limits"), *req = jobj(res, "requests");
+	fld freq = fp_child(fres, "requests");
+	const char *k;
+	json_t *v;
+
+	for (size_t l = 0; rlists[l]; l++) {
+		fld fl = fp_child(fres, rlists[l]);
+		const json_t *map = jobj(res, rlists[l]);
+
+		json_object_foreach((json_t *)map, k, v)
+		{
+			fld fk = fp_key(&fl, k);
+			dv_quantity q;
+
+			if (quantity_member(map, k, &fk, &q, causes))
+				quantity_nonnegative(&q, &fk, causes);
+		}
+	}
+	json_object_foreach((json_t *)req, k, v)
+	{
+		const char *lv = jstr(lim, k);
+
+		if (lv && json_is_string(v) && dv_quantity_valid(lv) &&
+		    dv_quantity_valid(json_string_value(v)) &&
+		    dv_quantity_cmp_str(json_string_value(v), lv) > 0) {
+			fld fk = fp_key(&freq, k);
+			dv_buf d;
+
+			dv_buf_init(&d, 0);
+			dv_buf_appendf(&d, "must be less than or equal to %s limit of %s", k, lv);
+			err_invalid(causes, fk.s, json_string_value(v), d.data ? (char *)d.data : "");
+			dv_buf_free(&d);
+		}
+	}
+}
+
 static void validate_container(const json_t *c, const json_t *names, const fld *f,
 			       json_t *causes)
 {
@@ -2718,7 +2803,6 @@ static void validate_container(const json_t *c, const json_t *names, const fld *
 	fld fvm = fp_child(f, "volumeMounts"), fvd = fp_child(f, "volumeDevices");
 	fld fres = fp_child(f, "resources");
 	const char *tmp = jstr0(c, "terminationMessagePolicy"), *pull = jstr0(c, "imagePullPolicy");
-	static const char *const rlists[] = { "limits", "requests", NULL };
 
 	if (!*jstr0(c, "name"))
 		err_required(causes, fn.s, NULL);
@@ -2737,43 +2821,7 @@ static void validate_container(const json_t *c, const json_t *names, const fld *
 		err_required(causes, fpull.s, NULL);
 	else if (!in_list(pull, pulls))
 		err_not_supported(causes, fpull.s, pull, pulls);
-	for (size_t l = 0; rlists[l]; l++) {
-		fld fl = fp_child(&fres, rlists[l]);
-		const json_t *map = jobj(jobj(c, "resources"), rlists[l]);
-		const char *k;
-		json_t *v;
-
-		json_object_foreach((json_t *)map, k, v)
-		{
-			fld fk = fp_key(&fl, k);
-			dv_quantity q;
-
-			if (quantity_member(map, k, &fk, &q, causes))
-				quantity_nonnegative(&q, &fk, causes);
-		}
-	}
-	/* A request above its limit. */
-	{
-		const json_t *lim = jobj(jobj(c, "resources"), "limits");
-		const json_t *req = jobj(jobj(c, "resources"), "requests");
-		const char *k;
-		json_t *v;
-
-		json_object_foreach((json_t *)req, k, v)
-		{
-			const char *lv = jstr(lim, k);
-
-			if (lv && json_is_string(v) && dv_quantity_valid(lv) &&
-			    dv_quantity_valid(json_string_value(v)) &&
-			    dv_quantity_cmp_str(json_string_value(v), lv) > 0) {
-				fld freq = fp_child(&fres, "requests"), fk = fp_key(&freq, k);
-				char d[200];
-
-				snprintf(d, sizeof(d), "must be less than or equal to %s limit of %s", k, lv);
-				err_invalid(causes, fk.s, json_string_value(v), d);
-			}
-		}
-	}
+	validate_container_resources(jobj(c, "resources"), &fres, causes);
 }
 
 static void validate_containers(const json_t *list, const json_t *names, const fld *f,
@@ -4023,40 +4071,42 @@ static void crd_name_check(const char *value, bool lower_first, const char *fiel
 	err_invalid(causes, field, value, joined);
 }
 
-static void validate_crd(const json_t *obj, json_t *causes)
+/* Messages joined with "," (how the CRD validation reports a name rule). */
+static void join_msgs(const msgs *ms, char *out, size_t len)
 {
-	static const char *const scopes[] = { "Cluster", "Namespaced", NULL };
-	const json_t *spec = jobj(obj, "spec"), *names = jobj(spec, "names");
-	const json_t *versions = jarr(spec, "versions");
-	const char *group = jstr0(spec, "group"), *scope = jstr0(spec, "scope");
+	size_t off = 0;
+
+	out[0] = 0;
+	for (int m = 0; m < ms->n && off < len; m++)
+		off += (size_t)snprintf(out + off, len - off, "%s%s", m ? "," : "", ms->m[m]);
+}
+
+static void validate_crd_group(const char *group, json_t *causes)
+{
+	char joined[MSGS_MAX * 640 + 8];
+	msgs ms = { 0 };
+
+	if (!*group) {
+		err_required(causes, "spec.group", NULL);
+		return;
+	}
+	is_dns1123_subdomain(group, &ms);
+	join_msgs(&ms, joined, sizeof(joined));
+	if (ms.n)
+		err_invalid(causes, "spec.group", group, joined);
+	else if (!strchr(group, '.'))
+		err_invalid(causes, "spec.group", group, "should be a domain with at least one dot");
+}
+
+/* Version names, unique, one storage version, and a schema each. */
+static void validate_crd_versions(const json_t *versions, json_t *causes)
+{
 	json_t *seen = json_object();
 	bool unique = true;
 	int storage = 0;
 	size_t i;
 	json_t *v;
 
-	if (!*group) {
-		err_required(causes, "spec.group", NULL);
-	} else {
-		msgs ms = { 0 };
-
-		is_dns1123_subdomain(group, &ms);
-		if (ms.n) {
-			char joined[1400];
-			size_t off = 0;
-
-			for (int m = 0; m < ms.n && off < sizeof(joined); m++)
-				off += (size_t)snprintf(joined + off, sizeof(joined) - off, "%s%s",
-							m ? "," : "", ms.m[m]);
-			err_invalid(causes, "spec.group", group, joined);
-		} else if (!strchr(group, '.')) {
-			err_invalid(causes, "spec.group", group, "should be a domain with at least one dot");
-		}
-	}
-	if (!*scope)
-		err_required(causes, "spec.scope", NULL);
-	else if (!in_list(scope, scopes))
-		err_not_supported(causes, "spec.scope", scope, scopes);
 	json_array_foreach(versions, i, v)
 	{
 		fld fv = fp_index(&(fld){ "spec.versions" }, i);
@@ -4070,9 +4120,9 @@ static void validate_crd(const json_t *obj, json_t *causes)
 		json_object_set_new(seen, name, json_true());
 		crd_name_check(name, false, fn.s, "", true, causes);
 		/* apiextensions/v1 requires a schema per version. Its structural
-		 * checks are dv_schema_check's (schema.h), which the API server
-		 * runs on jobj(jobj(v, "schema"), "openAPIV3Schema") with field
-		 * prefix fo.s after this function. */
+		 * checks are dv_schema_check's (schema.h): the API server runs it
+		 * on jobj(jobj(v, "schema"), "openAPIV3Schema") with field prefix
+		 * fo.s ("spec.versions[i].schema.openAPIV3Schema") after this. */
 		if (!jobj(jobj(v, "schema"), "openAPIV3Schema"))
 			err_required(causes, fo.s, "schemas are required");
 	}
@@ -4081,20 +4131,26 @@ static void validate_crd(const json_t *obj, json_t *causes)
 		err_crd_versions(causes, versions, "must contain unique version names");
 	if (storage != 1)
 		err_crd_versions(causes, versions, "must have exactly one version marked as storage version");
-	if (!*jstr0(names, "plural"))
-		err_required(causes, "spec.names.plural", NULL);
-	if (!*jstr0(names, "singular"))
-		err_required(causes, "spec.names.singular", NULL);
-	if (!*jstr0(names, "kind"))
-		err_required(causes, "spec.names.kind", NULL);
-	if (!*jstr0(names, "listKind"))
-		err_required(causes, "spec.names.listKind", NULL);
+}
+
+static void validate_crd_names(const json_t *names, json_t *causes)
+{
+	static const char *const mixed = "may have mixed case, but should otherwise match: ";
+	static const char *const required[] = { "plural", "singular", "kind", "listKind", NULL };
+	size_t i;
+	json_t *v;
+
+	for (i = 0; required[i]; i++) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "spec.names.%s", required[i]);
+		if (!*jstr0(names, required[i]))
+			err_required(causes, path, NULL);
+	}
 	crd_name_check(jstr0(names, "plural"), false, "spec.names.plural", "", false, causes);
 	crd_name_check(jstr0(names, "singular"), false, "spec.names.singular", "", false, causes);
-	crd_name_check(jstr0(names, "kind"), true, "spec.names.kind",
-		       "may have mixed case, but should otherwise match: ", false, causes);
-	crd_name_check(jstr0(names, "listKind"), true, "spec.names.listKind",
-		       "may have mixed case, but should otherwise match: ", false, causes);
+	crd_name_check(jstr0(names, "kind"), true, "spec.names.kind", mixed, false, causes);
+	crd_name_check(jstr0(names, "listKind"), true, "spec.names.listKind", mixed, false, causes);
 	json_array_foreach(jarr(names, "shortNames"), i, v)
 	{
 		fld f = fp_index(&(fld){ "spec.names.shortNames" }, i);
@@ -4104,6 +4160,21 @@ static void validate_crd(const json_t *obj, json_t *causes)
 	if (*jstr0(names, "kind") && !strcmp(jstr0(names, "kind"), jstr0(names, "listKind")))
 		err_invalid(causes, "spec.names.listKind", jstr0(names, "listKind"),
 			    "kind and listKind may not be the same");
+}
+
+static void validate_crd(const json_t *obj, json_t *causes)
+{
+	static const char *const scopes[] = { "Cluster", "Namespaced", NULL };
+	const json_t *spec = jobj(obj, "spec");
+	const char *scope = jstr0(spec, "scope");
+
+	validate_crd_group(jstr0(spec, "group"), causes);
+	if (!*scope)
+		err_required(causes, "spec.scope", NULL);
+	else if (!in_list(scope, scopes))
+		err_not_supported(causes, "spec.scope", scope, scopes);
+	validate_crd_versions(jarr(spec, "versions"), causes);
+	validate_crd_names(jobj(spec, "names"), causes);
 }
 
 static bool crd_established(const json_t *crd)
