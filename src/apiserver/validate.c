@@ -43,6 +43,26 @@
 #define MAX_SECRET_SIZE (1024 * 1024)
 #define TOTAL_ANNOTATION_SIZE (256 * 1024)
 
+/* A JSON string of s; bytes that are not valid UTF-8 (a path cut inside a
+ * character, say) become '?'. */
+static json_t *json_string_safe(const char *s)
+{
+	json_t *v = json_string(s);
+	char *copy;
+
+	if (v || !s)
+		return v;
+	copy = strdup(s);
+	if (!copy)
+		return NULL;
+	for (char *p = copy; *p; p++)
+		if ((unsigned char)*p >= 0x80)
+			*p = '?';
+	v = json_string(copy);
+	free(copy);
+	return v;
+}
+
 void dv_cause_add(json_t *causes, const char *reason, const char *field, const char *fmt, ...)
 {
 	char stackbuf[1024];
@@ -70,10 +90,10 @@ void dv_cause_add(json_t *causes, const char *reason, const char *field, const c
 	}
 	c = json_object();
 	if (c) {
-		json_object_set_new(c, "reason", json_string(reason));
-		json_object_set_new(c, "message", json_string(msg));
+		json_object_set_new(c, "reason", json_string_safe(reason));
+		json_object_set_new(c, "message", json_string_safe(msg));
 		if (field && *field)
-			json_object_set_new(c, "field", json_string(field));
+			json_object_set_new(c, "field", json_string_safe(field));
 		json_array_append_new(causes, c);
 	}
 	free(heap);

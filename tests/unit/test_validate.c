@@ -288,6 +288,16 @@ static void test_status_message(void **state)
 	msg = dv_invalid_message("PersistentVolumeClaim", "x", causes);
 	assert_string_equal(msg, "PersistentVolumeClaim \"x\" is invalid: spec.accessModes: Required value");
 	free(msg);
+	/* A field cut inside a UTF-8 character still makes a cause. */
+	{
+		json_t *other = json_array();
+
+		dv_cause_add(other, "FieldValueInvalid", "data[\xc3]", "Invalid value: \"\xc3\"");
+		assert_string_equal(json_string_value(json_object_get(json_array_get(other, 0), "field")), "data[?]");
+		assert_string_equal(json_string_value(json_object_get(json_array_get(other, 0), "message")),
+				    "Invalid value: \"?\"");
+		json_decref(other);
+	}
 
 	dv_cause_add(causes, "FieldValueRequired", "spec.resources[storage]", "Required value");
 	dv_cause_add(causes, "FieldValueRequired", "spec.accessModes", "Required value");
