@@ -1521,6 +1521,136 @@ static void test_crd(void **state)
 }
 
 
+/* Rules not covered above, each once failing and (where it applies) once
+ * passing. */
+static void test_more_rules(void **state)
+{
+	json_t *c, *obj, *old;
+
+	/* Secret types. */
+	c = create("", "Secret", "{" META("s") ",\"type\":\"kubernetes.io/service-account-token\"}");
+	assert_cause(c, "metadata.annotations[kubernetes.io/service-account.name]", "FieldValueRequired", NULL);
+	json_decref(c);
+	c = create("", "Secret", "{" META("s") ",\"type\":\"kubernetes.io/basic-auth\"}");
+	assert_cause(c, "data[username]", "FieldValueRequired", NULL);
+	assert_cause(c, "data[password]", "FieldValueRequired", NULL);
+	json_decref(c);
+	c = create("", "Secret", "{" META("s") ",\"type\":\"kubernetes.io/basic-auth\",\"data\":{\"username\":\"YQ==\"}}");
+	assert_no_causes(c);
+	json_decref(c);
+	c = create("", "Secret", "{" META("s") ",\"type\":\"kubernetes.io/dockerconfigjson\"}");
+	assert_cause(c, "data[.dockerconfigjson]", "FieldValueRequired", NULL);
+	json_decref(c);
+
+	/* CSI PV secret references. */
+	c = create("", "PersistentVolume",
+		   "{" CMETA("pv-1") ",\"spec\":{\"capacity\":{\"storage\":\"1Gi\"},\"accessModes\":[\"ReadWriteOnce\"],"
+		   "\"csi\":{\"driver\":\"d.example.com\",\"volumeHandle\":\"h\",\"nodeStageSecretRef\":{\"name\":\"s\"},"
+		   "\"controllerExpandSecretRef\":{\"name\":\"s\",\"namespace\":\"default\"}}}}");
+	assert_cause(c, "spec.csi.nodeStageSecretRef.namespace", "FieldValueRequired", NULL);
+	assert_null(find_cause(c, "spec.csi.controllerExpandSecretRef.namespace", "FieldValueRequired", NULL));
+	json_decref(c);
+
+	/* PV volumeMode is immutable; a controllerExpandSecretRef may be added. */
+	c = update("", "PersistentVolume", PV_CSI,
+		   "{" CMETA("pv-1") ",\"spec\":{\"capacity\":{\"storage\":\"10Gi\"},\"accessModes\":[\"ReadWriteOnce\"],\"volumeMode\":\"Block\","
+		   "\"csi\":{\"driver\":\"dynvol.csi.example.com\",\"volumeHandle\":\"vol-1\",\"controllerExpandSecretRef\":{\"name\":\"s\",\"namespace\":\"n\"}}}}");
+	assert_string_equal(cause_message(c, "volumeMode"), "Invalid value: \"Block\": field is immutable");
+	assert_null(find_cause(c, "spec.persistentvolumesource", "FieldValueForbidden", NULL));
+	json_decref(c);
+
+	/* PVC: volumeAttributesClassName may not go back to nil; a namespaced
+	 * dataSourceRef excludes dataSource. */
+	c = update("", "PersistentVolumeClaim", pvc_bound("1Gi", ",\"volumeAttributesClassName\":\"gold\""), pvc_bound("1Gi", ""));
+	assert_cause(c, "spec.volumeAttributesClassName", "FieldValueForbidden", "update from non-nil value to nil is forbidden");
+	json_decref(c);
+	c = create("", "PersistentVolumeClaim",
+		   "{" META("d") ",\"spec\":{\"accessModes\":[\"ReadWriteOnce\"],\"resources\":{\"requests\":{\"storage\":\"1Gi\"}},"
+		   "\"dataSource\":{\"kind\":\"PersistentVolumeClaim\",\"name\":\"a\"},"
+		   "\"dataSourceRef\":{\"kind\":\"PersistentVolumeClaim\",\"name\":\"a\",\"namespace\":\"other\"}}}");
+	assert_cause(c, "spec", "FieldValueInvalid", "may not be specified when dataSourceRef.namespace is specified");
+	json_decref(c);
+
+	/* Pod: terminationGracePeriodSeconds may go from negative to 1 only. */
+	c = update("", "Pod", POD("{\"containers\":[{\"name\":\"a\",\"image\":\"a\"}],\"terminationGracePeriodSeconds\":-1}"),
+		   POD("{\"containers\":[{\"name\":\"a\",\"image\":\"a\"}],\"terminationGracePeriodSeconds\":1}"));
+	assert_null(find_cause(c, "spec", "FieldValueForbidden", NULL));
+	json_decref(c);
+	c = update("", "Pod", POD("{\"containers\":[{\"name\":\"a\",\"image\":\"a\"}],\"terminationGracePeriodSeconds\":30}"),
+		   POD("{\"containers\":[{\"name\":\"a\",\"image\":\"a\"}],\"terminationGracePeriodSeconds\":1}"));
+	assert_cause(c, "spec", "FieldValueForbidden", "pod updates may not change fields other than");
+	json_decref(c);
+
+	/* Pod status: phases, and a bound pod keeps its node. */
+	old = defaulted("", "Pod", POD("{\"nodeName\":\"node-1\",\"containers\":[{\"name\":\"a\",\"image\":\"a\"}]}"));
+	obj = defaulted("", "Pod", POD("{\"nodeName\":\"node-1\",\"containers\":[{\"name\":\"a\",\"image\":\"a\"}]}"));
+	c = json_array();
+	json_object_set_new(json_object_get(obj, "status"), "phase", json_string("Running"));
+	dv_validate_status_update(NULL, "", "Pod", obj, old, c);
+	assert_no_causes(c);
+	json_object_set_new(json_object_get(obj, "status"), "phase", json_string("Sleeping"));
+	dv_validate_status_update(NULL, "", "Pod", obj, old, c);
+	assert_cause(c, "status.phase", "FieldValueNotSupported", "\"Pending\", \"Running\", \"Succeeded\", \"Failed\", \"Unknown\"");
+	json_decref(c);
+	json_decref(obj);
+	json_decref(old);
+
+	/* VolumeAttachment status. */
+	old = J(VA("{\"persistentVolumeName\":\"pv-1\"}"));
+	obj = J(VA("{\"persistentVolumeName\":\"pv-1\"}"));
+	c = json_array();
+	json_object_set_new(obj, "status", json_pack("{s:b, s:{s:s}}", "attached", 1, "attachmentMetadata", "devicePath", "/dev/x"));
+	dv_validate_status_update(NULL, "storage.k8s.io", "VolumeAttachment", obj, old, c);
+	assert_no_causes(c);
+	{
+		char *longmsg = malloc(2000);
+
+		assert_non_null(longmsg);
+		memset(longmsg, 'e', 1999);
+		longmsg[1999] = 0;
+		json_object_set_new(json_object_get(obj, "status"), "attachError", json_pack("{s:s}", "message", longmsg));
+		free(longmsg);
+	}
+	dv_validate_status_update(NULL, "storage.k8s.io", "VolumeAttachment", obj, old, c);
+	assert_cause(c, "status.attachError.message", "FieldValueTooLong", NULL);
+	json_decref(c);
+	json_decref(obj);
+	json_decref(old);
+
+	/* Node podCIDRs, once set, stay. */
+	c = update("", "Node", "{" CMETA("node-1") ",\"spec\":{\"podCIDRs\":[\"10.0.0.0/24\"]}}",
+		   "{" CMETA("node-1") ",\"spec\":{\"podCIDRs\":[\"10.0.1.0/24\"]}}");
+	assert_cause(c, "spec.podCIDRs", "FieldValueForbidden", "node updates may not change podCIDR except from \"\" to valid");
+	json_decref(c);
+	c = update("", "Node", "{" CMETA("node-1") "}", "{" CMETA("node-1") ",\"spec\":{\"podCIDRs\":[\"10.0.1.0/24\"],\"providerID\":\"p\"}}");
+	assert_no_causes(c);
+	json_decref(c);
+
+	/* An established CRD keeps its names. */
+	c = update("apiextensions.k8s.io", "CustomResourceDefinition",
+		   "{" CMETA("widgets.example.com") ",\"spec\":{\"group\":\"example.com\",\"scope\":\"Namespaced\","
+		   "\"names\":{\"plural\":\"widgets\",\"kind\":\"Widget\"},\"versions\":" V1_OK "},"
+		   "\"status\":{\"conditions\":[{\"type\":\"Established\",\"status\":\"True\"}]}}",
+		   "{" CMETA("widgets.example.com") ",\"spec\":{\"group\":\"example.com\",\"scope\":\"Namespaced\","
+		   "\"names\":{\"plural\":\"widgets\",\"kind\":\"Gadget\"},\"versions\":" V1_OK "}}");
+	assert_string_equal(cause_message(c, "spec.names.kind"), "Invalid value: \"Gadget\": field is immutable");
+	json_decref(c);
+
+	/* Snapshot content: sourceVolumeMode stays once set. */
+	c = update("snapshot.storage.k8s.io", "VolumeSnapshotContent",
+		   VSC("{\"deletionPolicy\":\"Delete\",\"driver\":\"d\",\"source\":{\"snapshotHandle\":\"s\"},\"sourceVolumeMode\":\"Block\","
+		       "\"volumeSnapshotRef\":{\"name\":\"snap\",\"namespace\":\"default\"}}"),
+		   VSC("{\"deletionPolicy\":\"Delete\",\"driver\":\"d\",\"source\":{\"snapshotHandle\":\"s\"},"
+		       "\"volumeSnapshotRef\":{\"name\":\"snap\",\"namespace\":\"default\"}}"));
+	assert_string_equal(cause_message(c, "spec"), "Invalid value: \"object\": sourceVolumeMode is required once set");
+	json_decref(c);
+	c = update("snapshot.storage.k8s.io", "VolumeSnapshot",
+		   "{" META("snap") ",\"spec\":{\"source\":{\"volumeSnapshotContentName\":\"c\"}}}",
+		   "{" META("snap") ",\"spec\":{\"source\":{\"persistentVolumeClaimName\":\"d\"}}}");
+	assert_cause(c, "spec.source", "FieldValueInvalid", "volumeSnapshotContentName is required once set");
+	json_decref(c);
+}
+
 /* Objects of the wrong shape (members of other JSON types, nulls, empty
  * containers) must never crash a validator: they are treated as unset. */
 static void test_wrong_shapes(void **state)
@@ -1617,6 +1747,7 @@ int main(void)
 		cmocka_unit_test(test_pod_create),
 		cmocka_unit_test(test_pod_update),
 		cmocka_unit_test(test_crd),
+		cmocka_unit_test(test_more_rules),
 		cmocka_unit_test(test_wrong_shapes),
 	};
 	int fds = testutil_count_open_fds();
