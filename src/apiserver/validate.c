@@ -1208,6 +1208,24 @@ static void validate_finalizer_name(const char *name, bool kube, const fld *f, j
 			    "name is neither a standard finalizer name nor is it fully qualified");
 }
 
+/* Go's %#v of a []string. */
+static void render_go_strings(dv_buf *b, const json_t *arr)
+{
+	size_t i;
+	json_t *v;
+
+	dv_buf_appends(b, "[]string{");
+	json_array_foreach(arr, i, v)
+	{
+		if (i)
+			dv_buf_appends(b, ", ");
+		go_quote(b, json_is_string(v) ? json_string_value(v) : "");
+	}
+	dv_buf_appends(b, "}");
+}
+
+/* apimachinery's ValidateFinalizers (reported at the list), then kube's
+ * own rule (at each item), in upstream's order. */
 static void validate_finalizers(const json_t *fins, bool kube, const fld *f, json_t *causes)
 {
 	bool orphan = false, foreground = false;
@@ -1219,25 +1237,30 @@ static void validate_finalizers(const json_t *fins, bool kube, const fld *f, jso
 	json_array_foreach(fins, i, v)
 	{
 		const char *s = json_is_string(v) ? json_string_value(v) : "";
-		fld fi = fp_index(f, i);
-
-		/* apimachinery reports at the list, kube's extra rule at the item */
 		msgs ms = { 0 };
 
 		is_qualified_name(s, &ms);
 		msgs_to_invalid(causes, f->s, s, &ms);
-		if (kube && !strchr(s, '/') && !is_standard_finalizer(s))
-			err_invalid(causes, fi.s, s,
-				    "name is neither a standard finalizer name nor is it fully qualified");
 		orphan |= strcmp(s, "orphan") == 0;
 		foreground |= strcmp(s, "foregroundDeletion") == 0;
 	}
 	if (orphan && foreground) {
-		char *dump = json_dumps(fins, JSON_COMPACT);
+		dv_buf b;
 
-		err_invalid_raw(causes, f->s, dump ? dump : "[]",
+		dv_buf_init(&b, 64 * 1024);
+		render_go_strings(&b, fins);
+		err_invalid_raw(causes, f->s, b.data ? (char *)b.data : "[]string{}",
 				"finalizer orphan and foregroundDeletion cannot be both set");
-		free(dump);
+		dv_buf_free(&b);
+	}
+	json_array_foreach(fins, i, v)
+	{
+		const char *s = json_is_string(v) ? json_string_value(v) : "";
+		fld fi = fp_index(f, i);
+
+		if (kube && !strchr(s, '/') && !is_standard_finalizer(s))
+			err_invalid(causes, fi.s, s,
+				    "name is neither a standard finalizer name nor is it fully qualified");
 	}
 }
 
@@ -1403,21 +1426,29 @@ static void validate_no_new_finalizers(const json_t *nmd, const json_t *omd, jso
 
 		json_array_foreach(of, j, w)
 			found |= json_equal(v, w);
-		if (!found && json_is_string(v))
-			json_array_append(extra, v);
+		if (!found && json_is_string(v)) {
+			/* Sorted and unique, as sets.String.List(). */
+			size_t at = 0;
+			bool dup = false;
+
+			json_array_foreach(extra, j, w)
+			{
+				int c = strcmp(json_string_value(w), json_string_value(v));
+
+				dup |= c == 0;
+				if (c < 0)
+					at = j + 1;
+			}
+			if (!dup)
+				json_array_insert(extra, at, v);
+		}
 	}
 	if (json_array_size(extra) > 0) {
 		dv_buf b;
 
 		dv_buf_init(&b, 64 * 1024);
-		dv_buf_appends(&b, "no new finalizers can be added if the object is being deleted, found new finalizers []string{");
-		json_array_foreach(extra, i, v)
-		{
-			if (i)
-				dv_buf_appends(&b, ", ");
-			go_quote(&b, json_string_value(v));
-		}
-		dv_buf_appends(&b, "}");
+		dv_buf_appends(&b, "no new finalizers can be added if the object is being deleted, found new finalizers ");
+		render_go_strings(&b, extra);
 		err_forbidden(causes, "metadata.finalizers", b.data ? (char *)b.data : "");
 		dv_buf_free(&b);
 	}

@@ -476,7 +476,7 @@ static void test_meta_finalizers_owners(void **state)
 	c = create("", "ConfigMap",
 		   "{\"metadata\":{\"name\":\"c\",\"namespace\":\"default\",\"finalizers\":[\"orphan\",\"foregroundDeletion\"]}}");
 	assert_cause(c, "metadata.finalizers", "FieldValueInvalid",
-		     "finalizer orphan and foregroundDeletion cannot be both set");
+		     "Invalid value: []string{\"orphan\", \"foregroundDeletion\"}: finalizer orphan and foregroundDeletion cannot be both set");
 	json_decref(c);
 
 	c = create("", "ConfigMap",
@@ -530,9 +530,9 @@ static void test_meta_update(void **state)
 	/* No new finalizers once deleting. */
 	c = update("", "ConfigMap",
 		   "{\"metadata\":{\"name\":\"c\",\"namespace\":\"default\",\"deletionTimestamp\":\"2026-01-02T03:04:05Z\",\"finalizers\":[\"kubernetes\"]}}",
-		   "{\"metadata\":{\"name\":\"c\",\"namespace\":\"default\",\"deletionTimestamp\":\"2026-01-02T03:04:05Z\",\"finalizers\":[\"kubernetes\",\"example.com/x\"]}}");
+		   "{\"metadata\":{\"name\":\"c\",\"namespace\":\"default\",\"deletionTimestamp\":\"2026-01-02T03:04:05Z\",\"finalizers\":[\"kubernetes\",\"example.com/z\",\"example.com/x\"]}}");
 	assert_cause(c, "metadata.finalizers", "FieldValueForbidden",
-		     "no new finalizers can be added if the object is being deleted, found new finalizers []string{\"example.com/x\"}");
+		     "no new finalizers can be added if the object is being deleted, found new finalizers []string{\"example.com/x\", \"example.com/z\"}");
 	json_decref(c);
 	c = update("", "ConfigMap",
 		   "{\"metadata\":{\"name\":\"c\",\"namespace\":\"default\",\"deletionTimestamp\":\"2026-01-02T03:04:05Z\",\"finalizers\":[\"kubernetes\"]}}",
