@@ -4335,11 +4335,30 @@ static meta_rules meta_rules_for(const kind_rules *kr, const json_t *obj)
 	return mr;
 }
 
+/* The built-in kinds that are cluster-scoped. */
+static bool cluster_scoped(const kind_rules *kr)
+{
+	static const char *const kinds_cs[] = { "PersistentVolume", "Namespace", "Node",
+						"StorageClass", "CSIDriver", "CSINode",
+						"VolumeAttachment", "VolumeAttributesClass",
+						"VolumeSnapshotContent", "VolumeSnapshotClass",
+						"CustomResourceDefinition", NULL };
+
+	return kr != &generic_kind && in_list(kr->kind, kinds_cs);
+}
+
 void dv_default(const char *group, const char *kind, json_t *obj)
 {
 	const kind_rules *kr = rules_for(group, kind);
+	json_t *md = jobj(obj, "metadata");
 
-	if (json_is_object(obj) && kr->defaults)
+	if (!json_is_object(obj))
+		return;
+	/* As rest.BeforeCreate/BeforeUpdate: a cluster-scoped object's
+	 * namespace is dropped, not refused (kustomize sets one on all). */
+	if (md && cluster_scoped(kr))
+		json_object_del(md, "namespace");
+	if (kr->defaults)
 		kr->defaults(obj);
 }
 

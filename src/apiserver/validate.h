@@ -72,7 +72,10 @@ typedef struct {
  * spec.finalizers=[kubernetes], label kubernetes.io/metadata.name; Node
  * status.allocatable from capacity; CRD names.singular/listKind,
  * conversion.strategy=None, status.storedVersions records the storage version.
- * VolumeSnapshotContent deletionPolicy is left alone (required). */
+ * VolumeSnapshotContent deletionPolicy is left alone (required). A
+ * built-in cluster-scoped kind loses any metadata.namespace, as upstream
+ * clears it before validation (for custom resources the caller, who knows
+ * the scope, does that). */
 void dv_default(const char *group, const char *kind, json_t *obj);
 
 /* Validation of a new object. `namespaced` tells whether metadata.namespace
