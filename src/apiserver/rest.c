@@ -20,6 +20,7 @@
 
 #include <jansson.h>
 
+#include "k8spb.h"
 #include "log.h"
 #include "objstore.h"
 #include "patch.h"
@@ -188,7 +189,12 @@ static void reply_conflict(dv_rest_resp *resp, const target *t, const char *name
 static void reply_invalid(dv_rest_resp *resp, const target *t, const char *name,
 			  json_t *causes)
 {
-	char *msg = dv_invalid_message(t->res->kind, name, causes);
+	char qk[300];
+	if (*t->res->group)
+		snprintf(qk, sizeof qk, "%s.%s", t->res->kind, t->res->group);
+	else
+		snprintf(qk, sizeof qk, "%s", t->res->kind);
+	char *msg = dv_invalid_message(qk, name, causes);
 	json_t *s = status_json(422, "Invalid", msg ? msg : "invalid");
 	free(msg);
 	json_t *d = json_pack("{s:s, s:s, s:O}", "name", name, "kind", t->res->kind, "causes",
@@ -1174,18 +1180,37 @@ static bool too_deep(const char *p, size_t len)
 	return false;
 }
 
+static json_t *check_type(json_t *obj, const target *t, dv_rest_resp *resp);
+
 static json_t *body_json(const dv_rest_req *req, const target *t, dv_rest_resp *resp)
 {
 	const char *ct = req->content_type ? req->content_type : "application/json";
-	if (strncmp(ct, "application/json", 16) != 0 && strncmp(ct, "*/*", 3) != 0) {
+	bool pb = strncmp(ct, "application/vnd.kubernetes.protobuf", 35) == 0;
+	if (!pb && strncmp(ct, "application/json", 16) != 0 && strncmp(ct, "*/*", 3) != 0) {
 		reply_error(resp, 415, "UnsupportedMediaType", NULL,
 			    "the body of the request was in an unknown format - accepted media types "
-			    "include: application/json");
+			    "include: application/json, application/vnd.kubernetes.protobuf");
 		return NULL;
 	}
 	if (!req->body || req->body_len == 0) {
 		reply_error(resp, 400, "BadRequest", NULL, "the request body is empty");
 		return NULL;
+	}
+	json_t *obj;
+	if (pb) {
+		/* kubectl's create generators send protobuf; the kinds they make
+		 * are decoded, anything else is 415 with a hint to send JSON. */
+		char perr[256] = "";
+		errno = 0;
+		obj = dv_k8spb_decode(req->body, req->body_len, perr, sizeof perr);
+		if (!obj) {
+			int e = errno;
+			reply_error(resp, e == ENOTSUP ? 415 : 400,
+				    e == ENOTSUP ? "UnsupportedMediaType" : "BadRequest", NULL,
+				    "the protobuf body could not be decoded: %s", perr);
+			return NULL;
+		}
+		return check_type(obj, t, resp);
 	}
 	if (too_deep(req->body, req->body_len)) {
 		reply_error(resp, 400, "BadRequest", NULL,
@@ -1193,7 +1218,7 @@ static json_t *body_json(const dv_rest_req *req, const target *t, dv_rest_resp *
 		return NULL;
 	}
 	json_error_t je;
-	json_t *obj = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &je);
+	obj = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &je);
 	if (!obj) {
 		reply_error(resp, 400, "BadRequest", NULL,
 			    "the body of the request could not be decoded as JSON: %s at line %d",
@@ -1205,6 +1230,13 @@ static json_t *body_json(const dv_rest_req *req, const target *t, dv_rest_resp *
 		reply_error(resp, 400, "BadRequest", NULL, "the body of the request is not a JSON object");
 		return NULL;
 	}
+	return check_type(obj, t, resp);
+}
+
+/* The body's apiVersion and kind must be the resource's. Consumes obj on
+ * failure. */
+static json_t *check_type(json_t *obj, const target *t, dv_rest_resp *resp)
+{
 	char av[300];
 	api_version(t->res, av, sizeof av);
 	const char *kind = jstr(obj, "kind"), *oav = jstr(obj, "apiVersion");
@@ -1627,6 +1659,17 @@ static upd_result store_update(dv_rest *r, const dv_rest_req *req, const target 
 				   causes);
 	validate_custom(t, obj, causes);
 	check_finalizers(old, obj, causes);
+	if (json_array_size(causes) == 0 && !status_sub) {
+		char *why = dv_admit_update(&env, t->res->group, t->res->kind, obj, old);
+		if (why) {
+			char q[300];
+			qualified(t->res, q, sizeof q);
+			reply_error(resp, 403, "Forbidden", t, "%s \"%s\" is forbidden: %s", q, t->name, why);
+			free(why);
+			json_decref(causes);
+			return UPD_FAILED;
+		}
+	}
 	if (strcmp(t->res->kind, "CustomResourceDefinition") == 0 && !status_sub) {
 		json_t *keep_status = json_incref(json_object_get(obj, "status"));
 		crd_prepare(t, obj, causes);
