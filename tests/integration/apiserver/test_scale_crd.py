@@ -75,7 +75,9 @@ def test_selectors_and_paging_over_10000_objects(apiserver):
     assert pages == N // 500 + (1 if N % 500 else 0) or pages == N // 500 + 1
     assert len(seen) == N and seen == sorted(seen)
     # deletecollection with a selector removes exactly those
-    k.kubectl("delete", "cm", "-n", "bulk", "-l", "decade=7")
+    # --wait=false: kubectl waits by GETting each object at its client-side
+    # limit of 5 per second, which says nothing about the server
+    k.kubectl("delete", "cm", "-n", "bulk", "-l", "decade=7", "--wait=false")
     left = k.kubectl("get", "cm", "-n", "bulk", "--chunk-size=1000", "-o", "name").stdout.split()
     assert len(left) == N - N // 10
 
@@ -141,7 +143,7 @@ def test_crd_then_custom_resources(apiserver):
     k.kubectl("patch", "dvc", "logs", "--type=merge", "-p", '{"spec":{"mountpoint":"/l2"}}')
     assert k.kubectl_json("get", "dvc", "logs")["metadata"]["generation"] == 2
     p = k.kubectl("patch", "dvc", "logs", "--type=strategic", "-p", '{"spec":{}}', check=False)
-    assert p.returncode != 0 and "UnsupportedMediaType" in p.stderr or "415" in p.stderr
+    assert p.returncode != 0 and "not supported" in p.stderr
     # status subresource: spec updates leave status alone and do not count
     k.kubectl("patch", "dvc", "logs", "--subresource=status", "--type=merge",
               "-p", '{"status":{"mounted":1}}')
