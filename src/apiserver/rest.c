@@ -31,6 +31,7 @@
 #include "strutil.h"
 #include "table.h"
 #include "validate.h"
+#include "yamljson.h"
 
 #define MAX_RETRIES 16
 #define DEFAULT_LIST_LIMIT 0 /* unlimited */
@@ -1186,10 +1187,12 @@ static json_t *body_json(const dv_rest_req *req, const target *t, dv_rest_resp *
 {
 	const char *ct = req->content_type ? req->content_type : "application/json";
 	bool pb = strncmp(ct, "application/vnd.kubernetes.protobuf", 35) == 0;
-	if (!pb && strncmp(ct, "application/json", 16) != 0 && strncmp(ct, "*/*", 3) != 0) {
+	bool yaml = strncmp(ct, "application/yaml", 16) == 0;
+	if (!pb && !yaml && strncmp(ct, "application/json", 16) != 0 && strncmp(ct, "*/*", 3) != 0) {
 		reply_error(resp, 415, "UnsupportedMediaType", NULL,
 			    "the body of the request was in an unknown format - accepted media types "
-			    "include: application/json, application/vnd.kubernetes.protobuf");
+			    "include: application/json, application/yaml, "
+			    "application/vnd.kubernetes.protobuf");
 		return NULL;
 	}
 	if (!req->body || req->body_len == 0) {
@@ -1208,6 +1211,18 @@ static json_t *body_json(const dv_rest_req *req, const target *t, dv_rest_resp *
 			reply_error(resp, e == ENOTSUP ? 415 : 400,
 				    e == ENOTSUP ? "UnsupportedMediaType" : "BadRequest", NULL,
 				    "the protobuf body could not be decoded: %s", perr);
+			return NULL;
+		}
+		return check_type(obj, t, resp);
+	}
+	if (yaml) {
+		char yerr[256] = "";
+		obj = yaml_to_json(req->body, req->body_len, yerr, sizeof yerr);
+		if (!json_is_object(obj)) {
+			json_decref(obj);
+			reply_error(resp, 400, "BadRequest", NULL,
+				    "the body of the request could not be decoded as YAML: %s",
+				    yerr[0] ? yerr : "not a mapping");
 			return NULL;
 		}
 		return check_type(obj, t, resp);

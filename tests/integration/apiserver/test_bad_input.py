@@ -126,3 +126,15 @@ def test_delete_preconditions(shared_apiserver):
                               body={"propagationPolicy": "Sideways"})
     assert code == 422
     assert s.request("GET", CMS + "/pre")[0] == 200
+
+
+def test_yaml_bodies_are_read_as_kubernetes_reads_them(shared_apiserver):
+    s = shared_apiserver
+    body = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fromyaml\ndata:\n  on: \"yes\"\n"
+    code, resp, _ = s.request("POST", CMS, body=body, headers={"Content-Type": "application/yaml"})
+    assert code == 201, resp
+    # an unquoted `on` key is YAML 1.1's boolean true, and keys become strings
+    assert resp["data"] == {"true": "yes"}
+    for bad in ("a: [1", "a: 1\n---\nb: 2\n", "- 1\n- 2\n"):
+        code, resp, _ = s.request("POST", CMS, body=bad, headers={"Content-Type": "application/yaml"})
+        assert_status(code, resp, 400, "BadRequest")
