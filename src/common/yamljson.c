@@ -174,10 +174,25 @@ static json_t *node_json(conv *c, yaml_node_t *n, int depth)
 				json_decref(o);
 				return NULL;
 			}
+			/* Keys are resolved like values, then printed back as Go's
+			 * sigs.k8s.io/yaml does: an unquoted on: is "true". */
+			char kbuf[64];
 			const char *key = (const char *)k->data.scalar.value;
-			if (strlen(key) != k->data.scalar.length || json_object_get(o, key)) {
+			bool bad = strlen(key) != k->data.scalar.length;
+			json_t *kv = bad ? NULL : scalar(k);
+			if (json_is_boolean(kv)) {
+				key = json_is_true(kv) ? "true" : "false";
+			} else if (json_is_integer(kv)) {
+				snprintf(kbuf, sizeof kbuf, "%" JSON_INTEGER_FORMAT,
+					 json_integer_value(kv));
+				key = kbuf;
+			} else if (json_is_null(kv)) {
+				key = "null";
+			}
+			json_decref(kv);
+			if (bad || json_object_get(o, key)) {
 				snprintf(c->err, c->errlen, "line %zu: %s key", k->start_mark.line + 1,
-					 json_object_get(o, key) ? "duplicate" : "invalid");
+					 bad ? "invalid" : "duplicate");
 				json_decref(o);
 				return NULL;
 			}
