@@ -56,8 +56,8 @@ static void test_yaml11_scalars(void **state)
 	       "[12,-3,31,15,15,5,1000,1.5,-2000.0,\"1Gi\",\".inf\",\"1.2.3\"]");
 	expect("a: '123'\nb: \"true\"\nc: |\n  line1\n  line2\n",
 	       "{\"a\":\"123\",\"b\":\"true\",\"c\":\"line1\\nline2\\n\"}");
-	expect("1: one\nyes: x\n'on': y\n0x10: z",
-	       "{\"1\":\"one\",\"true\":\"x\",\"on\":\"y\",\"16\":\"z\"}");
+	expect("1: one\nyes: x\n'on': w\n0x10: z",
+	       "{\"1\":\"one\",\"true\":\"x\",\"on\":\"w\",\"16\":\"z\"}");
 	refuse("true: a\non: b\n", "duplicate");
 }
 
