@@ -36,7 +36,6 @@ struct dv_objstore {
 
 	pthread_mutex_t lock; /* queue, ring, rv, read pool */
 	pthread_cond_t queue_cond;
-	pthread_cond_t done_cond;
 	pthread_cond_t event_cond;
 	dv_os_write *queue_head, *queue_tail;
 	bool closing;
@@ -51,6 +50,7 @@ struct dv_objstore {
 	uint64_t head_seq;    /* sequence number of the next event */
 	uint64_t evicted_rv;  /* newest rv no longer in the ring (or at open) */
 
+	pthread_mutex_t pool_lock; /* the read connections only */
 	sqlite3 **pool;
 	size_t pool_len;
 };
@@ -84,13 +84,35 @@ static int open_db(const char *path, bool writer, sqlite3 **out)
 	return 0;
 }
 
+/* A read connection's statement for sql, prepared once and kept with the
+ * connection (reset, not finalized, after each use): a GET is then no
+ * SQL parse. */
+static sqlite3_stmt *cached(sqlite3 *db, const char *sql)
+{
+	for (sqlite3_stmt *s = sqlite3_next_stmt(db, NULL); s; s = sqlite3_next_stmt(db, s))
+		if (strcmp(sqlite3_sql(s), sql) == 0 && !sqlite3_stmt_busy(s))
+			return s;
+	sqlite3_stmt *s = NULL;
+	if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK)
+		return NULL;
+	return s;
+}
+
+static void close_db(sqlite3 *db)
+{
+	sqlite3_stmt *s;
+	while ((s = sqlite3_next_stmt(db, NULL)))
+		sqlite3_finalize(s);
+	sqlite3_close(db);
+}
+
 static sqlite3 *reader_get(dv_objstore *st)
 {
 	sqlite3 *db = NULL;
-	pthread_mutex_lock(&st->lock);
+	pthread_mutex_lock(&st->pool_lock);
 	if (st->pool_len > 0)
 		db = st->pool[--st->pool_len];
-	pthread_mutex_unlock(&st->lock);
+	pthread_mutex_unlock(&st->pool_lock);
 	if (!db && open_db(st->path, false, &db) < 0)
 		return NULL;
 	return db;
@@ -98,14 +120,14 @@ static sqlite3 *reader_get(dv_objstore *st)
 
 static void reader_put(dv_objstore *st, sqlite3 *db)
 {
-	pthread_mutex_lock(&st->lock);
+	pthread_mutex_lock(&st->pool_lock);
 	if (st->pool_len < READ_POOL_KEEP) {
 		st->pool[st->pool_len++] = db;
 		db = NULL;
 	}
-	pthread_mutex_unlock(&st->lock);
+	pthread_mutex_unlock(&st->pool_lock);
 	if (db)
-		sqlite3_close(db);
+		close_db(db);
 }
 
 void dv_event_release(dv_event *ev)
@@ -330,9 +352,12 @@ static void *writer_main(void *arg)
 					ring_push(st, evs[i]);
 			pthread_cond_broadcast(&st->event_cond);
 		}
-		for (size_t i = 0; i < n; i++)
+		/* Each writer waits on its own condition: waking only the
+		 * writers of this batch, not every waiting one. */
+		for (size_t i = 0; i < n; i++) {
 			batch[i]->done_ = 1;
-		pthread_cond_broadcast(&st->done_cond);
+			pthread_cond_signal(&batch[i]->cond_);
+		}
 	}
 	pthread_mutex_unlock(&st->lock);
 	sqlite3_finalize(sel);
@@ -353,8 +378,8 @@ int dv_objstore_open(const char *path, size_t history, dv_objstore **out, char *
 	st->ring = calloc(st->ring_cap, sizeof *st->ring);
 	st->pool = calloc(READ_POOL_KEEP, sizeof *st->pool);
 	pthread_mutex_init(&st->lock, NULL);
+	pthread_mutex_init(&st->pool_lock, NULL);
 	pthread_cond_init(&st->queue_cond, NULL);
-	pthread_cond_init(&st->done_cond, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -402,12 +427,12 @@ void dv_objstore_close(dv_objstore *st)
 	for (size_t i = 0; st->ring && i < st->ring_cap; i++)
 		dv_event_release(st->ring[i]);
 	for (size_t i = 0; i < st->pool_len; i++)
-		sqlite3_close(st->pool[i]);
+		close_db(st->pool[i]);
 	if (st->wdb)
 		sqlite3_close(st->wdb);
 	pthread_mutex_destroy(&st->lock);
+	pthread_mutex_destroy(&st->pool_lock);
 	pthread_cond_destroy(&st->queue_cond);
-	pthread_cond_destroy(&st->done_cond);
 	pthread_cond_destroy(&st->event_cond);
 	free(st->ring);
 	free(st->pool);
@@ -446,9 +471,11 @@ int dv_objstore_write(dv_objstore *st, dv_os_write *w)
 	w->done_ = 0;
 	w->body = NULL;
 	w->result = -EIO;
+	pthread_cond_init(&w->cond_, NULL);
 	pthread_mutex_lock(&st->lock);
 	if (st->closing) {
 		pthread_mutex_unlock(&st->lock);
+		pthread_cond_destroy(&w->cond_);
 		return w->result = -ESHUTDOWN;
 	}
 	if (st->queue_tail)
@@ -458,8 +485,9 @@ int dv_objstore_write(dv_objstore *st, dv_os_write *w)
 	st->queue_tail = w;
 	pthread_cond_signal(&st->queue_cond);
 	while (!w->done_)
-		pthread_cond_wait(&st->done_cond, &st->lock);
+		pthread_cond_wait(&w->cond_, &st->lock);
 	pthread_mutex_unlock(&st->lock);
+	pthread_cond_destroy(&w->cond_);
 	return w->result;
 }
 
@@ -469,10 +497,9 @@ int dv_objstore_get(dv_objstore *st, const char *res, const char *ns, const char
 	sqlite3 *db = reader_get(st);
 	if (!db)
 		return -EIO;
-	sqlite3_stmt *s = NULL;
 	int r = -EIO;
-	if (sqlite3_prepare_v2(db, "SELECT rv, body FROM objects WHERE res=?1 AND ns=?2 AND name=?3",
-			       -1, &s, NULL) == SQLITE_OK) {
+	sqlite3_stmt *s = cached(db, "SELECT rv, body FROM objects WHERE res=?1 AND ns=?2 AND name=?3");
+	if (s) {
 		sqlite3_bind_text(s, 1, res, -1, SQLITE_STATIC);
 		sqlite3_bind_text(s, 2, ns ? ns : "", -1, SQLITE_STATIC);
 		sqlite3_bind_text(s, 3, name, -1, SQLITE_STATIC);
@@ -486,7 +513,8 @@ int dv_objstore_get(dv_objstore *st, const char *res, const char *ns, const char
 			r = -ENOENT;
 		}
 	}
-	sqlite3_finalize(s);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
 	reader_put(st, db);
 	return r;
 }
@@ -502,15 +530,16 @@ int dv_objstore_list(dv_objstore *st, const char *res, const char *ns, const cha
 	sqlite3_stmt *m = NULL, *s = NULL;
 	if (exec(db, "BEGIN") < 0)
 		goto out;
-	if (sqlite3_prepare_v2(db, "SELECT v FROM meta WHERE k='rv'", -1, &m, NULL) != SQLITE_OK ||
-	    sqlite3_step(m) != SQLITE_ROW)
+	m = cached(db, "SELECT v FROM meta WHERE k='rv'");
+	if (!m || sqlite3_step(m) != SQLITE_ROW)
 		goto end;
 	*list_rv = (uint64_t)sqlite3_column_int64(m, 0);
 	const char *sql = ns ? "SELECT ns, name, body FROM objects WHERE res=?1 AND ns=?2 "
 			       "AND name > ?4 ORDER BY name"
 			     : "SELECT ns, name, body FROM objects WHERE res=?1 "
 			       "AND (ns > ?3 OR (ns = ?3 AND name > ?4)) ORDER BY ns, name";
-	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+	s = cached(db, sql);
+	if (!s)
 		goto end;
 	sqlite3_bind_text(s, 1, res, -1, SQLITE_STATIC);
 	if (ns)
@@ -530,8 +559,12 @@ int dv_objstore_list(dv_objstore *st, const char *res, const char *ns, const cha
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		r = -EIO;
 end:
-	sqlite3_finalize(m);
-	sqlite3_finalize(s);
+	if (m)
+		sqlite3_reset(m);
+	if (s) {
+		sqlite3_reset(s);
+		sqlite3_clear_bindings(s);
+	}
 	exec(db, "COMMIT");
 out:
 	reader_put(st, db);

@@ -21,6 +21,7 @@
 #ifndef DYNVOL_APISERVER_OBJSTORE_H
 #define DYNVOL_APISERVER_OBJSTORE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -76,6 +77,7 @@ typedef struct dv_os_write {
 	/* private */
 	struct dv_os_write *next_;
 	int done_;
+	pthread_cond_t cond_;
 } dv_os_write;
 
 /* Queues the write and waits until it is durable (or failed). Returns

@@ -1598,18 +1598,44 @@ static void keep_system_fields(const target *t, const json_t *old, json_t *obj, 
 	}
 }
 
+/* Whether a and b are equal in every top-level key except those in skip
+ * (NULL-terminated), and, when meta_skip is set, in metadata except that
+ * key. Compares in place: no copies. */
+static bool equal_except(const json_t *a, const json_t *b, const char *const *skip,
+			 const char *meta_skip)
+{
+	const char *k;
+	json_t *v;
+	for (int pass = 0; pass < 2; pass++) {
+		const json_t *x = pass ? b : a, *y = pass ? a : b;
+		json_object_foreach((json_t *)x, k, v)
+		{
+			bool skipped = false;
+			for (size_t i = 0; skip && skip[i]; i++)
+				if (strcmp(k, skip[i]) == 0)
+					skipped = true;
+			if (skipped)
+				continue;
+			json_t *w = json_object_get(y, k);
+			if (meta_skip && strcmp(k, "metadata") == 0 && json_is_object(v) &&
+			    json_is_object(w)) {
+				const char *const ms[] = { meta_skip, NULL };
+				if (!equal_except(v, w, ms, NULL))
+					return false;
+				continue;
+			}
+			if (pass == 0 ? !json_equal(v, w) : !w)
+				return false;
+		}
+	}
+	return true;
+}
+
 /* Whether anything outside metadata and status differs. */
 static bool spec_changed(const json_t *old, const json_t *obj)
 {
-	json_t *a = json_deep_copy(old), *b = json_deep_copy(obj);
-	json_object_del(a, "metadata");
-	json_object_del(a, "status");
-	json_object_del(b, "metadata");
-	json_object_del(b, "status");
-	bool changed = !json_equal(a, b);
-	json_decref(a);
-	json_decref(b);
-	return changed;
+	static const char *const skip[] = { "metadata", "status", NULL };
+	return !equal_except(old, obj, skip, NULL);
 }
 
 static bool finalizers_empty(const json_t *obj)
@@ -1698,12 +1724,7 @@ static upd_result store_update(dv_rest *r, const dv_rest_req *req, const target 
 	json_decref(causes);
 
 	/* Nothing changed: no write, the stored object is the answer. */
-	json_t *a = json_deep_copy(old), *b = json_deep_copy(obj);
-	json_object_del(json_object_get(a, "metadata"), "resourceVersion");
-	json_object_del(json_object_get(b, "metadata"), "resourceVersion");
-	bool same = json_equal(a, b);
-	json_decref(a);
-	json_decref(b);
+	bool same = equal_except(old, obj, NULL, "resourceVersion");
 	if (same || dry_run(req)) {
 		reply_object(req, t, resp, 200, json_incref(same ? old : obj));
 		return UPD_OK;
