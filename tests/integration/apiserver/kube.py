@@ -58,14 +58,18 @@ class ApiServer:
 
     def read_log(self):
         p = self.state_dir.parent / f"{self.state_dir.name}.log"
-        return p.read_text(errors="replace")[-4000:] if p.exists() else ""
+        return p.read_text(errors="replace")[-8000:] if p.exists() else ""
 
     def stop(self, sig=signal.SIGTERM):
+        """Stops the server. A SIGTERM stop must be clean: exit code 0 and,
+        in sanitizer builds, no report in the log."""
+        timed_out = False
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
-                self.proc.wait(timeout=15)
+                self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
+                timed_out = True
                 self.proc.kill()
                 self.proc.wait()
         rc = self.proc.returncode if self.proc else None
@@ -73,6 +77,11 @@ class ApiServer:
         if self.log:
             self.log.close()
             self.log = None
+        if sig == signal.SIGTERM and rc is not None:
+            log = self.read_log()
+            assert not timed_out, "dynvol apiserver did not stop on SIGTERM: " + log
+            assert "Sanitizer" not in log and "runtime error:" not in log, log
+            assert rc == 0, f"dynvol apiserver exited {rc} on SIGTERM: {log}"
         return rc
 
     def kill9(self):
