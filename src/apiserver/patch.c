@@ -6,9 +6,9 @@
  * half-way leaves nothing behind: the copy is dropped and the caller still
  * has its object.
  *
- * Hostile input: the body's nesting is counted before jansson parses it
- * (more than DV_PATCH_MAX_DEPTH levels -> 400), so every recursion below
- * follows a tree at most that deep. JSON Patch cannot grow the document
+ * Hostile input: the body is checked before jansson parses it (not JSON,
+ * or more than DV_PATCH_MAX_DEPTH levels -> 400), so every recursion below
+ * follows a patch tree at most that deep. JSON Patch cannot grow the document
  * past that depth either (each add/copy/move is checked), nor blow it up
  * through repeated copies (the copied sizes are summed against a cap, as
  * kube-apiserver's json-patch copy limit does), nor run more than 10000
@@ -28,6 +28,7 @@
  */
 #include "patch.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -194,51 +195,355 @@ static size_t value_size(const json_t *v)
 	return 5;
 }
 
-/* Counts {} and [] nesting in raw JSON text, outside strings, so that a
- * body nested deeper than limit is refused before anything recurses over
- * it. Text that is not JSON at all is left for the parser to refuse. */
-static bool nesting_exceeds(const char *p, size_t len, int limit)
+/* ---- the body: checked before jansson sees it ------------------------------
+ *
+ * An allocation-free pass over the body accepts exactly the JSON jansson
+ * accepts (RFC 8259; no NUL in strings, well-formed UTF-8, integers that
+ * fit in 64 bits, reals that do not overflow) and counts its nesting. So
+ * nothing recursive ever meets a body deeper than DV_PATCH_MAX_DEPTH, the
+ * error message is ours (jansson's quotes the body), and when jansson then
+ * fails on a body that passed, it ran out of memory - which it does not
+ * report reliably itself.
+ */
+
+typedef struct {
+	const unsigned char *p;
+	size_t len, i;
+} scanner;
+
+static int hex_digit(unsigned char c)
 {
-	int depth = 0;
-	bool in_string = false;
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
 
-	for (size_t i = 0; i < len; i++) {
-		char ch = p[i];
+/* The code unit of a \uXXXX escape at s->i (pointing at the backslash),
+ * or -1. */
+static long scan_u_escape(const scanner *s, size_t at)
+{
+	long v = 0;
 
-		if (in_string) {
-			if (ch == '\\')
-				i++;
-			else if (ch == '"')
-				in_string = false;
+	if (at + 6 > s->len || s->p[at] != '\\' || s->p[at + 1] != 'u')
+		return -1;
+	for (size_t k = at + 2; k < at + 6; k++) {
+		int d = hex_digit(s->p[k]);
+
+		if (d < 0)
+			return -1;
+		v = v * 16 + d;
+	}
+	return v;
+}
+
+/* One UTF-8 sequence at s->i, as jansson's utf8_check_full judges it. */
+static bool scan_utf8(scanner *s)
+{
+	unsigned char c = s->p[s->i];
+	size_t n;
+	unsigned long v;
+
+	if (c >= 0xC2 && c <= 0xDF) {
+		n = 2;
+		v = c & 0x1F;
+	} else if (c >= 0xE0 && c <= 0xEF) {
+		n = 3;
+		v = c & 0x0F;
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		n = 4;
+		v = c & 0x07;
+	} else {
+		return false;
+	}
+	if (s->i + n > s->len)
+		return false;
+	for (size_t k = 1; k < n; k++) {
+		unsigned char cc = s->p[s->i + k];
+
+		if ((cc & 0xC0) != 0x80)
+			return false;
+		v = (v << 6) | (cc & 0x3F);
+	}
+	if ((n == 3 && (v < 0x800 || (v >= 0xD800 && v <= 0xDFFF))) ||
+	    (n == 4 && (v < 0x10000 || v > 0x10FFFF)))
+		return false;
+	s->i += n;
+	return true;
+}
+
+static bool scan_string(scanner *s)
+{
+	s->i++; /* the opening quote */
+	while (s->i < s->len) {
+		unsigned char c = s->p[s->i];
+
+		if (c == '"') {
+			s->i++;
+			return true;
+		}
+		if (c < 0x20)
+			return false;
+		if (c >= 0x80) {
+			if (!scan_utf8(s))
+				return false;
 			continue;
 		}
-		if (ch == '"') {
-			in_string = true;
-		} else if (ch == '[' || ch == '{') {
-			if (++depth > limit)
-				return true;
-		} else if ((ch == ']' || ch == '}') && depth > 0) {
-			depth--;
+		if (c != '\\') {
+			s->i++;
+			continue;
+		}
+		if (s->i + 1 >= s->len)
+			return false;
+		c = s->p[s->i + 1];
+		if (c == 'u') {
+			long u = scan_u_escape(s, s->i);
+
+			if (u <= 0 || (u >= 0xDC00 && u <= 0xDFFF))
+				return false; /* NUL, or a lone low surrogate */
+			if (u >= 0xD800 && u <= 0xDBFF) {
+				long low = scan_u_escape(s, s->i + 6);
+
+				if (low < 0xDC00 || low > 0xDFFF)
+					return false;
+				s->i += 6;
+			}
+			s->i += 6;
+		} else if (c && strchr("\"\\/bfnrt", c)) {
+			s->i += 2;
+		} else {
+			return false;
 		}
 	}
 	return false;
 }
 
+static size_t scan_digits(scanner *s)
+{
+	size_t start = s->i;
+
+	while (s->i < s->len && s->p[s->i] >= '0' && s->p[s->i] <= '9')
+		s->i++;
+	return s->i - start;
+}
+
+/* Whether the integer digits (an optional '-', then no leading zero) fit
+ * in a json_int_t, as strtoll decides for jansson. */
+static bool integer_fits(const unsigned char *p, size_t n)
+{
+	bool neg = p[0] == '-';
+	unsigned long long v = 0, max = neg ? (unsigned long long)INT64_MAX + 1 : INT64_MAX;
+
+	for (size_t k = neg; k < n; k++) {
+		unsigned d = p[k] - '0';
+
+		if (v > (max - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	return true;
+}
+
+/* Whether a real overflows a double (jansson refuses those; underflow to 0
+ * is accepted). Decided from the decimal magnitude, and near the edge by
+ * strtod on the leading digits. */
+static bool real_overflows(const unsigned char *p, size_t n)
+{
+	long long mag = 0, exp = 0;
+	bool seen = false, frac = false, neg_exp = false;
+	char buf[48];
+	size_t b = 0, k = p[0] == '-';
+
+	for (; k < n && p[k] != 'e' && p[k] != 'E'; k++) {
+		if (p[k] == '.') {
+			frac = true;
+			continue;
+		}
+		if (!seen && p[k] != '0') {
+			seen = true;
+			buf[b++] = (char)p[k];
+			buf[b++] = '.';
+		} else if (seen && b < 24) {
+			buf[b++] = (char)p[k];
+		}
+		if (seen && !frac)
+			mag++;
+		else if (!seen && frac)
+			mag--;
+	}
+	if (!seen)
+		return false; /* zero */
+	mag--;
+	if (k < n) {
+		k++;
+		if (p[k] == '+' || p[k] == '-')
+			neg_exp = p[k++] == '-';
+		/* saturating: no body holds 10^9 mantissa digits to make up for it */
+		for (; k < n; k++)
+			if (exp < 1000000000L)
+				exp = exp * 10 + (p[k] - '0');
+	}
+	mag += neg_exp ? -exp : exp;
+	if (mag != 308)
+		return mag > 308;
+	snprintf(buf + b, sizeof(buf) - b, "e308");
+	return strtod(buf, NULL) == HUGE_VAL;
+}
+
+static bool scan_number(scanner *s)
+{
+	size_t start = s->i;
+	bool real = false;
+
+	if (s->p[s->i] == '-')
+		s->i++;
+	if (s->i < s->len && s->p[s->i] == '0')
+		s->i++;
+	else if (scan_digits(s) == 0)
+		return false;
+	if (s->i < s->len && s->p[s->i] == '.') {
+		s->i++;
+		real = true;
+		if (scan_digits(s) == 0)
+			return false;
+	}
+	if (s->i < s->len && (s->p[s->i] == 'e' || s->p[s->i] == 'E')) {
+		s->i++;
+		real = true;
+		if (s->i < s->len && (s->p[s->i] == '+' || s->p[s->i] == '-'))
+			s->i++;
+		if (scan_digits(s) == 0)
+			return false;
+	}
+	if (real)
+		return !real_overflows(s->p + start, s->i - start);
+	return integer_fits(s->p + start, s->i - start);
+}
+
+static bool scan_literal(scanner *s, const char *word)
+{
+	size_t n = strlen(word);
+
+	if (s->i + n > s->len || memcmp(s->p + s->i, word, n) != 0)
+		return false;
+	s->i += n;
+	return true;
+}
+
+static void scan_space(scanner *s)
+{
+	while (s->i < s->len && (s->p[s->i] == ' ' || s->p[s->i] == '\t' || s->p[s->i] == '\n' ||
+				 s->p[s->i] == '\r'))
+		s->i++;
+}
+
+/* One scalar value at s->i. */
+static bool scan_scalar(scanner *s)
+{
+	unsigned char c = s->p[s->i];
+
+	if (c == '"')
+		return scan_string(s);
+	if (c == '-' || (c >= '0' && c <= '9'))
+		return scan_number(s);
+	return scan_literal(s, "true") || scan_literal(s, "false") || scan_literal(s, "null");
+}
+
+typedef enum { BODY_OK, BODY_INVALID, BODY_TOO_DEEP } body_check;
+
+/* Checks that the body is one JSON value nested no deeper than
+ * DV_PATCH_MAX_DEPTH; *where is the offset of the first problem. Iterative:
+ * the containers open at any point are kept in `open`. */
+static body_check check_body(const char *body, size_t len, size_t *where)
+{
+	scanner s = { (const unsigned char *)body, len, 0 };
+	char open[DV_PATCH_MAX_DEPTH];
+	int depth = 0;
+	enum { WANT_VALUE, WANT_VALUE_OR_END, WANT_KEY, WANT_KEY_OR_END, AFTER_VALUE } st = WANT_VALUE;
+
+	for (;;) {
+		unsigned char c;
+
+		scan_space(&s);
+		*where = s.i;
+		if (st == AFTER_VALUE && depth == 0)
+			return s.i == len ? BODY_OK : BODY_INVALID;
+		if (s.i >= len)
+			return BODY_INVALID;
+		c = s.p[s.i];
+		switch (st) {
+		case WANT_VALUE_OR_END:
+			if (c == ']') {
+				depth--;
+				s.i++;
+				st = AFTER_VALUE;
+				break;
+			}
+			/* fall through */
+		case WANT_VALUE:
+			if (c == '{' || c == '[') {
+				if (depth == DV_PATCH_MAX_DEPTH)
+					return BODY_TOO_DEEP;
+				open[depth++] = (char)c;
+				s.i++;
+				st = c == '{' ? WANT_KEY_OR_END : WANT_VALUE_OR_END;
+			} else if (scan_scalar(&s)) {
+				st = AFTER_VALUE;
+			} else {
+				return BODY_INVALID;
+			}
+			break;
+		case WANT_KEY_OR_END:
+			if (c == '}') {
+				depth--;
+				s.i++;
+				st = AFTER_VALUE;
+				break;
+			}
+			/* fall through */
+		case WANT_KEY:
+			if (c != '"' || !scan_string(&s))
+				return BODY_INVALID;
+			scan_space(&s);
+			if (s.i >= len || s.p[s.i] != ':')
+				return BODY_INVALID;
+			s.i++;
+			st = WANT_VALUE;
+			break;
+		case AFTER_VALUE:
+			if (c == ',') {
+				st = open[depth - 1] == '{' ? WANT_KEY : WANT_VALUE;
+			} else if (c == (open[depth - 1] == '{' ? '}' : ']')) {
+				depth--;
+			} else {
+				return BODY_INVALID;
+			}
+			s.i++;
+			break;
+		}
+	}
+}
+
 static int parse_body(patch_err *e, const char *body, size_t len, json_t **out)
 {
 	json_error_t jerr;
+	size_t where;
 
-	if (nesting_exceeds(body, len, DV_PATCH_MAX_DEPTH))
+	switch (check_body(body, len, &where)) {
+	case BODY_TOO_DEEP:
 		return patch_fail(e, DV_PATCH_EBADREQUEST,
 				  "the patch nests deeper than %d levels", DV_PATCH_MAX_DEPTH);
+	case BODY_INVALID:
+		return patch_fail(e, DV_PATCH_EBADREQUEST,
+				  "the patch is not valid JSON (at byte %zu)", where);
+	case BODY_OK:
+		break;
+	}
 	*out = json_loadb(body, len, JSON_DECODE_ANY, &jerr);
-	if (*out)
-		return 0;
-	if (json_error_code(&jerr) == json_error_out_of_memory)
-		return oom(e);
-	/* jerr.text can quote the body; only the position goes out */
-	return patch_fail(e, DV_PATCH_EBADREQUEST,
-			  "the patch is not valid JSON (line %d, column %d)", jerr.line, jerr.column);
+	return *out ? 0 : oom(e);
 }
 
 /* ---- RFC 6901 JSON Pointer ----------------------------------------------- */

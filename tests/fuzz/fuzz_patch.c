@@ -4,7 +4,7 @@
  * patch and the patch body separated by a NUL byte (no NUL: the whole rest
  * is the patch, applied to a fixed Pod). Checks what patch.h promises: a
  * known result code, an object on success (for an object), the input
- * object untouched. */
+ * object untouched; and that patch.c's own JSON check agrees with jansson. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +69,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (r != DV_PATCH_OK && !err[0])
 		abort();
+	/* nothing fails allocations here, so ENOMEM would mean patch.c's body
+	 * check let through what jansson refuses; and what it refuses as not
+	 * JSON, jansson must refuse too (jansson stops at a NUL byte, where
+	 * patch.c, like Go's decoder, refuses it) */
+	if (r == DV_PATCH_ENOMEM)
+		abort();
+	if (r == DV_PATCH_EBADREQUEST && strncmp(err, "the patch is not valid JSON", 27) == 0 &&
+	    !memchr(patch, 0, patch_len)) {
+		json_t *v = json_loadb(patch, patch_len, JSON_DECODE_ANY, NULL);
+
+		if (v)
+			abort();
+	}
 	if (!json_equal(obj, before))
 		abort();
 	json_decref(out);

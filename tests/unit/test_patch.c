@@ -771,8 +771,20 @@ static void test_strategic_errors(void **state)
 /* Not JSON, nested too deep, empty: 400 for every patch type. */
 static void test_bad_bodies(void **state)
 {
-	static const char *const bodies[] = { "", "{", "[1,]", "{'a':}", "nul", "{'a':1}x",
-					      "{'a':'\\u0000'}", "{'a':99999999999999999999999}" };
+	static const char *const bodies[] = {
+		"", " ", "{", "[1,]", "{'a':}", "nul", "{'a':1}x", "{'a':1,}", "[1 2]", "{'a' 1}",
+		"{1:2}", "01", "1.", ".5", "-", "1e", "+1", "'\\x'", "'\\u12'", "'a\tb'",
+		"'\\u0000'", "'\\udc00'", "'\\ud83d'", "'\\ud83dx'", "'\xc3'", "'\xc0\xaf'",
+		"'\xed\xa0\x80'", "'\xf4\x90\x80\x80'", "\xef\xbb\xbf{}", "truex", "[true1]",
+		"99999999999999999999999", "9223372036854775808", "-9223372036854775809", "1e400",
+		"-1.7976931348623159e308", "223456789e300",
+	};
+	/* and what jansson accepts, so must we */
+	static const char *const good[] = {
+		"-9223372036854775808", "9223372036854775807", "1e-400", "1.7976931348623157e308",
+		"0.0000000000000000000001e330", "123456789e300", "'\\ud83d\\ude00 \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80'",
+		"'\\\\ \\/ \\b \\f \\n \\r \\t \\''", " [ ] ", "{}", "-0", "0e0", "1E+2", "null",
+	};
 	dv_patch_type types[] = { DV_PATCH_JSON, DV_PATCH_MERGE, DV_PATCH_STRATEGIC };
 	json_t *doc = json_q("{'a':1}"), *out = NULL;
 	char err[200], deep[2048];
@@ -786,6 +798,18 @@ static void test_bad_bodies(void **state)
 							sizeof(err)),
 					 DV_PATCH_EBADREQUEST);
 			assert_null(out);
+			free(b);
+		}
+		for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+			char *b = q(good[i]);
+			dv_patch_result r = dv_patch_apply(doc, b, strlen(b), types[t], "", "Pod", &out,
+							   err, sizeof(err));
+
+			/* parsed: whatever comes next, it is not a 400 for the body */
+			if (r == DV_PATCH_EBADREQUEST && strstr(err, "JSON ("))
+				fail_msg("%s refused: %s", b, err);
+			json_decref(out);
+			out = NULL;
 			free(b);
 		}
 		/* 100 levels pass, 101 do not */
@@ -916,12 +940,104 @@ static void test_api_edges(void **state)
 			 DV_PATCH_EBADREQUEST);
 	assert_int_equal(dv_patch_apply(doc, "{}", 2, (dv_patch_type)42, "", "", &out, NULL, 0),
 			 DV_PATCH_EBADREQUEST);
+	/* a NUL byte inside the body is not JSON (jansson would stop there) */
+	assert_int_equal(dv_patch_apply(doc, "{}\0", 3, DV_PATCH_MERGE, "", "", &out, NULL, 0),
+			 DV_PATCH_EBADREQUEST);
 	/* the body need not be NUL-terminated */
 	assert_int_equal(dv_patch_apply(doc, "{\"b\":2}garbage", 7, DV_PATCH_MERGE, "", "", &out, NULL, 0),
 			 DV_PATCH_OK);
 	assert_int_equal(json_integer_value(json_object_get(out, "b")), 2);
 	json_decref(out);
 	json_decref(doc);
+}
+
+/* ---- allocation failure: jansson's allocations fail one by one; every
+ * run must end in success or DV_PATCH_ENOMEM with nothing leaked. */
+
+static long alloc_countdown = -1; /* fail when it reaches 0; -1: never */
+static long alloc_live;
+
+static void *counting_malloc(size_t n)
+{
+	void *p;
+
+	if (alloc_countdown == 0)
+		return NULL;
+	if (alloc_countdown > 0)
+		alloc_countdown--;
+	p = malloc(n);
+	if (p)
+		alloc_live++;
+	return p;
+}
+
+static void counting_free(void *p)
+{
+	if (p)
+		alloc_live--;
+	free(p);
+}
+
+static void torture_one(const char *doc_text, const char *patch_text, dv_patch_type type,
+			const char *kind)
+{
+	json_t *doc = json_q(doc_text), *want = NULL, *out = NULL;
+	char *body = q(patch_text), err[128];
+	long failures = 0;
+
+	assert_int_equal(dv_patch_apply(doc, body, strlen(body), type, "", kind, &want, err,
+					sizeof(err)),
+			 DV_PATCH_OK);
+	json_set_alloc_funcs(counting_malloc, counting_free);
+	for (long at = 0;; at++) {
+		long live = alloc_live;
+		dv_patch_result r;
+
+		alloc_countdown = at;
+		r = dv_patch_apply(doc, body, strlen(body), type, "", kind, &out, err, sizeof(err));
+		alloc_countdown = -1;
+		if (r == DV_PATCH_OK) {
+			assert_true(json_equal(out, want));
+			json_decref(out);
+			assert_int_equal(alloc_live, live);
+			break;
+		}
+		if (r != DV_PATCH_ENOMEM)
+			fail_msg("%s: allocation %ld failing gave %d (%s)", patch_text, at, r, err);
+		assert_null(out);
+		assert_int_equal(alloc_live, live);
+		failures++;
+	}
+	json_set_alloc_funcs(malloc, free);
+	assert_true(failures > 10);
+	json_decref(want);
+	json_decref(doc);
+	free(body);
+}
+
+static void test_alloc_failures(void **state)
+{
+	torture_one(live_pod,
+		    "{'metadata':{'$deleteFromPrimitiveList/finalizers':['a.example.com/x'],"
+		    "'$setElementOrder/finalizers':['b.example.com/y','c'],'finalizers':['c'],"
+		    "'labels':{'$patch':'replace','x':'1'}},"
+		    "'spec':{'$setElementOrder/containers':[{'name':'app'},{'name':'new'}],"
+		    "'containers':[{'$setElementOrder/env':[{'name':'A'},{'name':'C'}],"
+		    "'env':[{'name':'C','value':'3'},{'$patch':'delete','name':'B'}],'name':'app'},"
+		    "{'name':'new','env':[{'name':'Z','value':null}]},{'$patch':'delete','name':'sidecar'}],"
+		    "'volumes':[{'$retainKeys':['name','hostPath'],'name':'data','emptyDir':null,"
+		    "'hostPath':{'path':'/x'}}],'tolerations':[{'key':'t'}]}}",
+		    DV_PATCH_STRATEGIC, "Pod");
+	torture_one(live_pod,
+		    "[{'op':'add','path':'/spec/containers/-','value':{'name':'n','env':[]}},"
+		    "{'op':'move','from':'/metadata/labels','path':'/metadata/l2'},"
+		    "{'op':'copy','from':'/spec/volumes','path':'/spec/v2'},"
+		    "{'op':'replace','path':'/status/phase','value':'Done'},"
+		    "{'op':'remove','path':'/status/conditions/0'},"
+		    "{'op':'test','path':'/metadata/l2/app','value':'web'}]",
+		    DV_PATCH_JSON, "Pod");
+	torture_one(live_pod, "{'metadata':{'labels':{'app':null,'n':{'x':[1,{'y':null}]}}},'spec':null}",
+		    DV_PATCH_MERGE, "Pod");
 }
 
 /* ---- fuzzing: seeds mutated at random, and random patches built from the
@@ -947,6 +1063,12 @@ static void check_apply(const json_t *doc, const char *body, size_t len, dv_patc
 
 	assert_true(r == DV_PATCH_OK || r == DV_PATCH_EBADREQUEST || r == DV_PATCH_EINVALID ||
 		    r == DV_PATCH_EUNSUPPORTED);
+	/* patch.c's own JSON check refuses what jansson refuses, no more */
+	if (r == DV_PATCH_EBADREQUEST && strncmp(err, "the patch is not valid JSON", 27) == 0) {
+		json_t *v = json_loadb(body, len, JSON_DECODE_ANY, NULL);
+
+		assert_null(v);
+	}
 	if (r == DV_PATCH_OK)
 		assert_true(json_is_object(out));
 	else
@@ -1090,6 +1212,7 @@ int main(void)
 		cmocka_unit_test(test_errors_hide_values),
 		cmocka_unit_test(test_content_types),
 		cmocka_unit_test(test_api_edges),
+		cmocka_unit_test(test_alloc_failures),
 		cmocka_unit_test(test_fuzz),
 	};
 	int fds = testutil_count_open_fds();
