@@ -84,6 +84,38 @@ static int oom(patch_err *e)
 	return patch_fail(e, DV_PATCH_ENOMEM, "out of memory applying the patch");
 }
 
+/* ---- memory -------------------------------------------------------------
+ *
+ * patch.c's own buffers come from jansson's allocator too, so that one
+ * json_set_alloc_funcs() makes every allocation of a patch fail in turn
+ * (the unit test's torture loop). */
+
+static void *patch_calloc(size_t n, size_t size)
+{
+	json_malloc_t alloc;
+	json_free_t release;
+	void *p;
+
+	if (size && n > SIZE_MAX / size)
+		return NULL;
+	json_get_alloc_funcs(&alloc, &release);
+	p = alloc(n * size > 0 ? n * size : 1);
+	if (p)
+		memset(p, 0, n * size);
+	return p;
+}
+
+static void patch_free(void *p)
+{
+	json_malloc_t alloc;
+	json_free_t release;
+
+	if (!p)
+		return;
+	json_get_alloc_funcs(&alloc, &release);
+	release(p);
+}
+
 /* ---- JSON helpers -------------------------------------------------------- */
 
 static bool has_prefix(const char *s, const char *prefix)
@@ -556,8 +588,8 @@ typedef struct {
 
 static void jpointer_free(jpointer *p)
 {
-	free(p->buf);
-	free(p->tok);
+	patch_free(p->buf);
+	patch_free(p->tok);
 	p->buf = NULL;
 	p->tok = NULL;
 	p->n = 0;
@@ -579,8 +611,8 @@ static int jpointer_parse(const char *s, jpointer *p)
 		return DV_PATCH_EBADREQUEST;
 	for (size_t i = 0; i < len; i++)
 		slashes += s[i] == '/';
-	p->buf = malloc(len + 1);
-	p->tok = calloc(slashes, sizeof(*p->tok));
+	p->buf = patch_calloc(len + 1, 1);
+	p->tok = patch_calloc(slashes, sizeof(*p->tok));
 	if (!p->buf || !p->tok) {
 		jpointer_free(p);
 		return DV_PATCH_ENOMEM;
@@ -660,7 +692,7 @@ static void jp_ops_free(jp_op *ops, size_t n)
 		jpointer_free(&ops[i].path);
 		jpointer_free(&ops[i].from);
 	}
-	free(ops);
+	patch_free(ops);
 }
 
 static int jp_parse_pointer(patch_err *e, const char *s, jpointer *p, size_t i, const char *member)
@@ -946,7 +978,7 @@ static int json_patch_apply(patch_err *e, json_t **doc, const json_t *patch)
 		return patch_fail(e, DV_PATCH_EBADREQUEST,
 				  "The allowed maximum operations in a JSON patch is %d, got %zu",
 				  JSON_PATCH_MAX_OPS, n);
-	ops = calloc(n ? n : 1, sizeof(*ops));
+	ops = patch_calloc(n, sizeof(*ops));
 	if (!ops)
 		return oom(e);
 	for (size_t i = 0; i < n && r == 0; i++)
@@ -1268,7 +1300,7 @@ static int sort_by_order(patch_err *e, json_t *list, const json_t *order, const 
 
 	if (n < 2)
 		return 0;
-	r = calloc(n, sizeof(*r));
+	r = patch_calloc(n, sizeof(*r));
 	if (!r)
 		return oom(e);
 	for (size_t i = 0; i < n; i++) {
@@ -1279,7 +1311,7 @@ static int sort_by_order(patch_err *e, json_t *list, const json_t *order, const 
 	qsort(r, n, sizeof(*r), ranked_cmp);
 	for (size_t i = 0; i < n; i++)
 		json_array_set_new(list, i, r[i].item); /* same size: cannot fail */
-	free(r);
+	patch_free(r);
 	return 0;
 }
 
@@ -1641,7 +1673,7 @@ static int smp_aliased_order(patch_err *e, const json_t *orig, const json_t *pat
 			     const char *mk, json_t **out)
 {
 	size_t n = json_array_size(orig), len = n, appended = 0;
-	json_t **b = calloc(n ? n : 1, sizeof(*b));
+	json_t **b = patch_calloc(n, sizeof(*b));
 	json_t *added = json_array(), *view = json_array();
 	bool replace = false;
 	int r = 0;
@@ -1701,7 +1733,7 @@ static int smp_aliased_order(patch_err *e, const json_t *orig, const json_t *pat
 			goto done;
 		}
 done:
-	free(b);
+	patch_free(b);
 	json_decref(added);
 	if (r < 0)
 		json_decref(view);
