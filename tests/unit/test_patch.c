@@ -7,6 +7,7 @@
  * Cases are written with ' for " to stay readable; q() swaps them back.
  */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
@@ -727,6 +728,133 @@ static void test_strategic_kinds(void **state)
 	run_cases(cases, sizeof(cases) / sizeof(cases[0]));
 }
 
+/* {path: [leaf]} as nested maps; a number in the path stands for a list
+ * holding one item named "c" (the merge key of every such list probed). */
+static json_t *build_at(const char *dotted, json_t *leaf)
+{
+	const char *dot = strchr(dotted, '.');
+	json_t *obj = json_object();
+	char name[64];
+	size_t n = dot ? (size_t)(dot - dotted) : strlen(dotted);
+
+	assert_true(n < sizeof(name));
+	memcpy(name, dotted, n);
+	name[n] = '\0';
+	if (!dot) {
+		json_object_set_new(obj, name, leaf);
+	} else if (dot[1] >= '0' && dot[1] <= '9') {
+		json_t *item = build_at(strchr(dot + 1, '.') + 1, leaf);
+
+		json_object_set_new(item, "name", json_string("c"));
+		json_object_set_new(obj, name, json_pack("[o]", item));
+	} else {
+		json_object_set_new(obj, name, build_at(dot + 1, leaf));
+	}
+	return obj;
+}
+
+/* The strategy of each list field, as kubectl 1.32's compiled-in types
+ * have it (each row checked with `kubectl patch --local --type strategic`):
+ * a list holding one item, patched with another, ends up with both
+ * (merge) or only the patch's (replace). */
+static void test_strategic_table(void **state)
+{
+	static const struct {
+		const char *group, *kind, *path, *key;
+		bool merge;
+	} rows[] = {
+		{ "", "Pod", "metadata.finalizers", NULL, true },
+		{ "", "Pod", "metadata.ownerReferences", "uid", true },
+		{ "", "Pod", "spec.volumes", "name", true },
+		{ "", "Pod", "spec.initContainers", "name", true },
+		{ "", "Pod", "spec.containers", "name", true },
+		{ "", "Pod", "spec.ephemeralContainers", "name", true },
+		{ "", "Pod", "spec.imagePullSecrets", "name", true },
+		{ "", "Pod", "spec.hostAliases", "ip", true },
+		{ "", "Pod", "spec.topologySpreadConstraints", "topologyKey", true },
+		{ "", "Pod", "spec.resourceClaims", "name", true },
+		{ "", "Pod", "spec.schedulingGates", "name", true },
+		{ "", "Pod", "spec.tolerations", "key", false },
+		{ "", "Pod", "spec.readinessGates", "conditionType", false },
+		{ "", "Pod", "spec.securityContext.supplementalGroups", NULL, false },
+		{ "", "Pod", "spec.securityContext.sysctls", "name", false },
+		{ "", "Pod", "spec.dnsConfig.nameservers", NULL, false },
+		{ "", "Pod", "spec.containers.0.ports", "containerPort", true },
+		{ "", "Pod", "spec.containers.0.env", "name", true },
+		{ "", "Pod", "spec.containers.0.volumeMounts", "mountPath", true },
+		{ "", "Pod", "spec.containers.0.volumeDevices", "devicePath", true },
+		{ "", "Pod", "spec.containers.0.envFrom", "prefix", false },
+		{ "", "Pod", "spec.containers.0.resizePolicy", "resourceName", false },
+		{ "", "Pod", "spec.containers.0.args", NULL, false },
+		{ "", "Pod", "spec.containers.0.resources.claims", "name", false },
+		{ "", "Pod", "spec.initContainers.0.ports", "containerPort", true },
+		{ "", "Pod", "spec.ephemeralContainers.0.env", "name", true },
+		{ "", "Pod", "spec.ephemeralContainers.0.volumeDevices", "devicePath", true },
+		{ "", "Pod", "spec.volumes.0.ephemeral.volumeClaimTemplate.metadata.finalizers", NULL, true },
+		{ "", "Pod", "spec.volumes.0.ephemeral.volumeClaimTemplate.spec.accessModes", NULL, false },
+		{ "", "Pod", "spec.volumes.0.projected.sources", "x", false },
+		{ "", "Pod", "status.conditions", "type", true },
+		{ "", "Pod", "status.podIPs", "ip", true },
+		{ "", "Pod", "status.hostIPs", "ip", true },
+		{ "", "Pod", "status.resourceClaimStatuses", "name", true },
+		{ "", "Pod", "status.containerStatuses", "name", false },
+		{ "", "Pod", "status.initContainerStatuses", "name", false },
+		{ "", "Pod", "status.ephemeralContainerStatuses", "name", false },
+		{ "", "Node", "spec.podCIDRs", NULL, true },
+		{ "", "Node", "spec.taints", "key", false },
+		{ "", "Node", "status.conditions", "type", true },
+		{ "", "Node", "status.addresses", "type", true },
+		{ "", "Node", "status.images", "sizeBytes", false },
+		{ "", "Node", "status.volumesInUse", NULL, false },
+		{ "", "Node", "status.volumesAttached", "name", false },
+		{ "", "Node", "status.runtimeHandlers", "name", false },
+		{ "", "PersistentVolumeClaim", "spec.accessModes", NULL, false },
+		{ "", "PersistentVolumeClaim", "status.conditions", "type", true },
+		{ "", "PersistentVolumeClaim", "status.accessModes", NULL, false },
+		{ "", "PersistentVolume", "spec.accessModes", NULL, false },
+		{ "", "PersistentVolume", "spec.mountOptions", NULL, false },
+		{ "", "PersistentVolume", "metadata.finalizers", NULL, true },
+		{ "", "Namespace", "spec.finalizers", NULL, false },
+		{ "", "Namespace", "status.conditions", "type", true },
+		{ "", "Secret", "metadata.ownerReferences", "uid", true },
+		{ "", "ConfigMap", "metadata.finalizers", NULL, true },
+		{ "", "Event", "metadata.finalizers", NULL, true },
+		{ "storage.k8s.io", "CSINode", "spec.drivers", "name", true },
+		{ "storage.k8s.io", "StorageClass", "mountOptions", NULL, false },
+		{ "storage.k8s.io", "StorageClass", "allowedTopologies", "x", false },
+		{ "storage.k8s.io", "CSIDriver", "spec.volumeLifecycleModes", NULL, false },
+		{ "storage.k8s.io", "CSIDriver", "spec.tokenRequests", "audience", false },
+		{ "storage.k8s.io", "VolumeAttachment", "metadata.finalizers", NULL, true },
+		{ "storage.k8s.io", "CSIStorageCapacity", "metadata.finalizers", NULL, true },
+		{ "storage.k8s.io", "VolumeAttributesClass", "metadata.finalizers", NULL, true },
+		{ "coordination.k8s.io", "Lease", "metadata.finalizers", NULL, true },
+		{ "events.k8s.io", "Event", "metadata.finalizers", NULL, true },
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const char *key = rows[i].key;
+		json_t *a = key ? json_pack("{ss}", key, "k1") : json_string("a1");
+		json_t *b = key ? json_pack("{ss}", key, "k2") : json_string("b2");
+		json_t *doc = build_at(rows[i].path, json_pack("[o]", a));
+		json_t *patch = build_at(rows[i].path, json_pack("[o]", b)), *out = NULL, *list;
+		char *body = json_dumps(patch, JSON_COMPACT), err[200];
+		char path[128];
+
+		assert_int_equal(dv_patch_apply(doc, body, strlen(body), DV_PATCH_STRATEGIC,
+						rows[i].group, rows[i].kind, &out, err, sizeof(err)),
+				 DV_PATCH_OK);
+		snprintf(path, sizeof(path), "%s", rows[i].path);
+		list = value_at(out, path);
+		if (json_array_size(list) != (rows[i].merge ? 2u : 1u))
+			fail_msg("%s %s: %zu items, want %s", rows[i].kind, rows[i].path,
+				 json_array_size(list), rows[i].merge ? "merge" : "replace");
+		free(body);
+		json_decref(out);
+		json_decref(doc);
+		json_decref(patch);
+	}
+}
+
 static void test_strategic_errors(void **state)
 {
 	static const patch_case cases[] = {
@@ -1207,6 +1335,7 @@ int main(void)
 		cmocka_unit_test(test_strategic_upstream),
 		cmocka_unit_test(test_strategic_kubectl),
 		cmocka_unit_test(test_strategic_kinds),
+		cmocka_unit_test(test_strategic_table),
 		cmocka_unit_test(test_strategic_errors),
 		cmocka_unit_test(test_bad_bodies),
 		cmocka_unit_test(test_errors_hide_values),
