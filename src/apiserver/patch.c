@@ -826,14 +826,18 @@ static int jp_take(patch_err *e, json_t *doc, const jpointer *p, const jp_op *op
 }
 
 /* Puts value (consumed) in place of the existing value at path: a member
- * keeps its place among the others, an array its length. */
+ * keeps its place among the others, an array its length. A member that is
+ * not there is added, as kube-apiserver's json-patch library (evanphx v4)
+ * does and `kubectl patch --type json` users rely on; a missing array
+ * element or parent is an error. */
 static int jp_replace(patch_err *e, json_t **doc, const jp_op *op, size_t i)
 {
 	const jpointer *p = &op->path;
 	json_t *parent, *value;
 	size_t idx = 0;
 
-	if (p->n && !jpointer_get(*doc, p, p->n))
+	if (p->n && !jpointer_get(*doc, p, p->n) &&
+	    !json_is_object(jpointer_get(*doc, p, p->n - 1)))
 		return jp_missing(e, i, op);
 	value = json_deep_copy(op->value);
 	if (!value)
@@ -991,24 +995,59 @@ static int json_patch_apply(patch_err *e, json_t **doc, const json_t *patch)
 
 /* ---- RFC 7386 JSON Merge Patch --------------------------------------------- */
 
-/* MergePatch(target, patch) of RFC 7386 section 2. target is an owned
- * reference (NULL: absent), modified in place where it is an object;
- * *out gets the result. Recursion follows the patch. */
+/* A copy of v without null members in any map, those inside lists too
+ * (null list elements stay). */
+static json_t *copy_without_nulls(const json_t *v)
+{
+	json_t *c;
+
+	if (json_is_object(v)) {
+		const char *key;
+		json_t *cv;
+
+		if (!(c = json_object()))
+			return NULL;
+		json_object_foreach((json_t *)v, key, cv) {
+			if (json_is_null(cv))
+				continue;
+			if (json_object_set_new(c, key, copy_without_nulls(cv)) < 0) {
+				json_decref(c);
+				return NULL;
+			}
+		}
+		return c;
+	}
+	if (json_is_array(v)) {
+		if (!(c = json_array()))
+			return NULL;
+		for (size_t i = 0; i < json_array_size(v); i++)
+			if (json_array_append_new(c, copy_without_nulls(json_array_get(v, i))) < 0) {
+				json_decref(c);
+				return NULL;
+			}
+		return c;
+	}
+	return json_incref((json_t *)v);
+}
+
+/*
+ * MergePatch(target, patch) of RFC 7386 section 2, as kube-apiserver's
+ * json-patch library (evanphx v4) runs it: a value that replaces a
+ * non-object (or nothing) loses its null members everywhere, inside lists
+ * too, where the RFC would keep those inside lists; a non-object that
+ * replaces an object is taken as it is. target is an owned reference
+ * (NULL: absent), modified in place where it is an object; *out gets the
+ * result. Recursion follows the patch.
+ */
 static int merge_patch(patch_err *e, json_t *target, const json_t *patch, json_t **out)
 {
 	const char *key;
 	json_t *pv;
 
-	if (!json_is_object(patch)) {
+	if (!json_is_object(patch) || !json_is_object(target)) {
+		*out = json_is_object(target) ? json_deep_copy(patch) : copy_without_nulls(patch);
 		json_decref(target);
-		*out = json_deep_copy(patch);
 		return *out ? 0 : oom(e);
-	}
-	if (!json_is_object(target)) {
-		json_decref(target);
-		target = json_object();
-		if (!target)
-			return oom(e);
 	}
 	json_object_foreach((json_t *)patch, key, pv) {
 		json_t *cur, *merged;

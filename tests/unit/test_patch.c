@@ -164,8 +164,14 @@ static void test_json_patch_more(void **state)
 		  "[{'op':'remove','path':'/a/01'}]", NULL, INVALID },
 		{ "remove -", J, "", "", "{'a':[1,2]}", "[{'op':'remove','path':'/a/-'}]", NULL, INVALID },
 		{ "remove missing", J, "", "", "{'a':1}", "[{'op':'remove','path':'/b'}]", NULL, INVALID },
-		{ "replace missing", J, "", "", "{'a':1}", "[{'op':'replace','path':'/b','value':1}]",
-		  NULL, INVALID },
+		/* as kube-apiserver's json-patch library does: a missing member
+		 * is added; a missing element or parent stays an error */
+		{ "replace missing member", J, "", "", "{'a':1}", "[{'op':'replace','path':'/b','value':1}]",
+		  "{'a':1,'b':1}", DV_PATCH_OK },
+		{ "replace missing element", J, "", "", "{'a':[1]}",
+		  "[{'op':'replace','path':'/a/1','value':1}]", NULL, INVALID },
+		{ "replace under missing parent", J, "", "", "{'a':1}",
+		  "[{'op':'replace','path':'/b/c','value':1}]", NULL, INVALID },
 		{ "replace keeps member order", J, "", "", "{'a':1,'b':2,'c':3}",
 		  "[{'op':'replace','path':'/b','value':{'x':null}}]", "{'a':1,'b':{'x':null},'c':3}", DV_PATCH_OK },
 		{ "replace array element", J, "", "", "{'a':[1,2,3]}",
@@ -294,6 +300,15 @@ static void test_merge_patch_rfc_appendix(void **state)
 		{ "14", M, "", "", "[1,2]", "{'a':'b','c':null}", "{'a':'b'}", DV_PATCH_OK },
 		{ "15", M, "", "", "{}", "{'a':{'bb':{'ccc':null}}}", "{'a':{'bb':{}}}", DV_PATCH_OK },
 		{ "9 on a scalar", M, "", "", "'x'", "'y'", "'y'", DV_PATCH_OK },
+		/* kube-apiserver's json-patch library (checked with kubectl
+		 * patch --local --type merge): a new value loses nulls inside
+		 * lists too; a list replacing a map is kept as it is */
+		{ "new list of maps", M, "", "", "{}", "{'k':[{'b':null,'c':1},null,[{'d':null}]]}",
+		  "{'k':[{'c':1},null,[{}]]}", DV_PATCH_OK },
+		{ "list over a map", M, "", "", "{'k':{'x':1}}", "{'k':[{'b':null}]}",
+		  "{'k':[{'b':null}]}", DV_PATCH_OK },
+		{ "map over a scalar", M, "", "", "{'k':1}", "{'k':{'a':[{'b':null}],'c':null}}",
+		  "{'k':{'a':[{}]}}", DV_PATCH_OK },
 	};
 	run_cases(cases, sizeof(cases) / sizeof(cases[0]));
 }
