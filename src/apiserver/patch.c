@@ -1299,7 +1299,8 @@ static int list_kind(patch_err *e, const json_t *a, const json_t *b, const char 
 }
 
 /* Position of v in list, matching maps by their merge key (mk) and
- * anything else by value; SIZE_MAX when absent. */
+ * anything else by value; SIZE_MAX when absent. Linear; list_idx below is
+ * the same lookup through a hash. */
 static size_t list_index(const json_t *list, const json_t *v, const char *mk)
 {
 	const json_t *want = mk ? json_object_get(v, mk) : v;
@@ -1316,6 +1317,112 @@ static size_t list_index(const json_t *list, const json_t *v, const char *mk)
 	return SIZE_MAX;
 }
 
+/*
+ * A hash index over a list - its items' merge key values, or the items
+ * themselves in a list of scalars - so that merging long lists stays
+ * linear: upstream's lookups are quadratic, and a 400 KB patch of new
+ * list items would keep a core busy for a minute. Values are hashed by a
+ * text form that equates what values_equal equates (1 and 1.0); maps and
+ * lists as keys, and an index that ran out of memory, fall back to the
+ * linear scan.
+ */
+typedef struct {
+	json_t *map; /* key text -> first position; NULL: scan */
+	const json_t *list;
+	const char *mk;
+} list_idx;
+
+/* The text v is indexed under: buf, or a buffer from patch_calloc when it
+ * does not fit, or NULL for a map or list (or no memory). */
+static char *idx_text(const json_t *v, char *buf, size_t len)
+{
+	double d;
+
+	switch (json_typeof(v)) {
+	case JSON_STRING: {
+		size_t n = json_string_length(v);
+
+		if (strlen(json_string_value(v)) != n)
+			return NULL; /* an embedded NUL: cannot be a key */
+		if (n + 2 > len && !(buf = patch_calloc(n + 2, 1)))
+			return NULL;
+		buf[0] = 's';
+		memcpy(buf + 1, json_string_value(v), n + 1);
+		return buf;
+	}
+	case JSON_INTEGER:
+		snprintf(buf, len, "i%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		return buf;
+	case JSON_REAL:
+		d = json_real_value(v);
+		if (d >= -9.2e18 && d <= 9.2e18 && (double)(long long)d == d)
+			snprintf(buf, len, "i%lld", (long long)d);
+		else
+			snprintf(buf, len, "r%.17g", d);
+		return buf;
+	case JSON_TRUE:
+	case JSON_FALSE:
+	case JSON_NULL:
+		snprintf(buf, len, "%c", json_is_true(v) ? 't' : json_is_false(v) ? 'f' : 'n');
+		return buf;
+	default:
+		return NULL;
+	}
+}
+
+static void idx_text_free(char *t, const char *buf)
+{
+	if (t != buf)
+		patch_free(t);
+}
+
+/* Records item, at pos, unless its key is there already. */
+static void idx_add(list_idx *x, const json_t *item, size_t pos)
+{
+	const json_t *v = x->mk ? json_object_get(item, x->mk) : item;
+	char buf[128], *t;
+
+	if (!x->map || !v || !(t = idx_text(v, buf, sizeof(buf))))
+		return;
+	if (!json_object_get(x->map, t) &&
+	    json_object_set_new(x->map, t, json_integer((json_int_t)pos)) < 0) {
+		json_decref(x->map); /* no memory: scan instead */
+		x->map = NULL;
+	}
+	idx_text_free(t, buf);
+}
+
+static void idx_build(list_idx *x, const json_t *list, const char *mk)
+{
+	x->list = list;
+	x->mk = mk;
+	x->map = json_object();
+	for (size_t i = 0; x->map && i < json_array_size(list); i++)
+		idx_add(x, json_array_get(list, i), i);
+}
+
+static void idx_free(list_idx *x)
+{
+	json_decref(x->map);
+	x->map = NULL;
+}
+
+/* list_index(x->list, v, x->mk). */
+static size_t idx_find(const list_idx *x, const json_t *v)
+{
+	const json_t *want = x->mk ? json_object_get(v, x->mk) : v;
+	char buf[128], *t;
+	json_t *hit;
+
+	if (!want)
+		return SIZE_MAX;
+	if (!x->map || !(t = idx_text(want, buf, sizeof(buf))))
+		return list_index(x->list, v, x->mk);
+	hit = json_object_get(x->map, t);
+	idx_text_free(t, buf);
+	return hit ? (size_t)json_integer_value(hit) : SIZE_MAX;
+}
+
 typedef struct {
 	json_t *item;
 	size_t rank, pos;
@@ -1330,9 +1437,10 @@ static int ranked_cmp(const void *a, const void *b)
 	return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
-/* Sorts the items of list (in place) by their position in order, stably;
- * items not in order keep their relative place after those that are. */
-static int sort_by_order(patch_err *e, json_t *list, const json_t *order, const char *mk)
+/* Sorts the items of list (in place) by their position in the indexed
+ * order, stably; items not in it keep their relative place after those
+ * that are. */
+static int sort_by_order(patch_err *e, json_t *list, const list_idx *order)
 {
 	size_t n = json_array_size(list);
 	ranked *r;
@@ -1344,7 +1452,7 @@ static int sort_by_order(patch_err *e, json_t *list, const json_t *order, const 
 		return oom(e);
 	for (size_t i = 0; i < n; i++) {
 		r[i].item = json_incref(json_array_get(list, i));
-		r[i].rank = list_index(order, r[i].item, mk);
+		r[i].rank = idx_find(order, r[i].item);
 		r[i].pos = i;
 	}
 	qsort(r, n, sizeof(*r), ranked_cmp);
@@ -1352,6 +1460,17 @@ static int sort_by_order(patch_err *e, json_t *list, const json_t *order, const 
 		json_array_set_new(list, i, r[i].item); /* same size: cannot fail */
 	patch_free(r);
 	return 0;
+}
+
+/* The position in the indexed list of each item of list. */
+static size_t *positions(const json_t *list, const list_idx *in)
+{
+	size_t n = json_array_size(list);
+	size_t *at = patch_calloc(n, sizeof(*at));
+
+	for (size_t i = 0; at && i < n; i++)
+		at[i] = idx_find(in, json_array_get(list, i));
+	return at;
 }
 
 /*
@@ -1368,9 +1487,12 @@ static int smp_order(patch_err *e, const json_t *merged, const json_t *order,
 		     const json_t *server_order, const char *mk, const char *field, json_t **out)
 {
 	json_t *mine = json_array(), *theirs = json_array(), *res = json_array();
-	size_t i = 0, j = 0, nl, nr;
+	size_t i = 0, j = 0, nl, nr, *li = NULL, *ri = NULL;
+	list_idx oi, si;
 	int r = 0;
 
+	idx_build(&oi, order, mk);
+	idx_build(&si, server_order, mk);
 	if (!mine || !theirs || !res) {
 		r = oom(e);
 		goto done;
@@ -1383,38 +1505,42 @@ static int smp_order(patch_err *e, const json_t *merged, const json_t *order,
 				       "%s: a list item has no merge key \"%s\"", field, mk);
 			goto done;
 		}
-		if (json_array_append(list_index(order, v, mk) != SIZE_MAX ? mine : theirs, v) < 0) {
+		if (json_array_append(idx_find(&oi, v) != SIZE_MAX ? mine : theirs, v) < 0) {
 			r = oom(e);
 			goto done;
 		}
 	}
-	if ((r = sort_by_order(e, mine, order, mk)) < 0 ||
-	    (r = sort_by_order(e, theirs, server_order, mk)) < 0)
+	if ((r = sort_by_order(e, mine, &oi)) < 0 || (r = sort_by_order(e, theirs, &si)) < 0)
 		goto done;
 	nl = json_array_size(theirs);
 	nr = json_array_size(mine);
+	li = positions(theirs, &si);
+	ri = positions(mine, &si);
+	if (!li || !ri) {
+		r = oom(e);
+		goto done;
+	}
 	while (i < nl || j < nr) {
 		json_t *take;
 
-		if (i >= nl) {
+		if (i >= nl)
 			take = json_array_get(mine, j++);
-		} else if (j >= nr) {
+		else if (j >= nr)
 			take = json_array_get(theirs, i++);
-		} else {
-			size_t li = list_index(server_order, json_array_get(theirs, i), mk);
-			size_t ri = list_index(server_order, json_array_get(mine, j), mk);
-
-			if (li != SIZE_MAX && ri != SIZE_MAX && li < ri)
-				take = json_array_get(theirs, i++);
-			else
-				take = json_array_get(mine, j++);
-		}
+		else if (li[i] != SIZE_MAX && ri[j] != SIZE_MAX && li[i] < ri[j])
+			take = json_array_get(theirs, i++);
+		else
+			take = json_array_get(mine, j++);
 		if (json_array_append(res, take) < 0) {
 			r = oom(e);
 			goto done;
 		}
 	}
 done:
+	patch_free(li);
+	patch_free(ri);
+	idx_free(&oi);
+	idx_free(&si);
 	json_decref(mine);
 	json_decref(theirs);
 	if (r < 0)
@@ -1430,127 +1556,176 @@ static int smp_merge_scalars(patch_err *e, const json_t *orig, const json_t *pat
 {
 	const json_t *lists[2] = { orig, patch };
 	json_t *merged = json_array();
+	list_idx seen;
 	int r;
 
 	if (!merged)
 		return oom(e);
+	idx_build(&seen, merged, NULL);
 	for (int l = 0; l < 2; l++)
 		for (size_t i = 0; i < json_array_size(lists[l]); i++) {
 			json_t *v = json_array_get(lists[l], i);
 
-			if (list_index(merged, v, NULL) == SIZE_MAX &&
-			    json_array_append(merged, v) < 0) {
+			if (idx_find(&seen, v) != SIZE_MAX)
+				continue;
+			if (json_array_append(merged, v) < 0) {
+				idx_free(&seen);
 				json_decref(merged);
 				return oom(e);
 			}
+			idx_add(&seen, v, json_array_size(merged) - 1);
 		}
+	idx_free(&seen);
 	r = smp_order(e, merged, patch, orig, NULL, field, out);
 	json_decref(merged);
 	return r;
 }
 
-/* Removes from list every map whose merge key equals key. */
-static void delete_matching(json_t *list, const char *mk, const json_t *key)
+/* The items of list whose key (mk: merge key; NULL: the item) is not in
+ * the list drop, a new array. */
+static json_t *without_items(const json_t *list, const json_t *drop, const char *mk)
 {
-	for (size_t i = json_array_size(list); i-- > 0;) {
-		const json_t *have = json_object_get(json_array_get(list, i), mk);
+	json_t *kept = json_array();
+	list_idx di;
 
-		if (have && values_equal(have, key))
-			json_array_remove(list, i);
+	if (!kept)
+		return NULL;
+	idx_build(&di, drop, mk);
+	for (size_t i = 0; i < json_array_size(list); i++) {
+		json_t *v = json_array_get(list, i);
+
+		if (idx_find(&di, v) == SIZE_MAX && json_array_append(kept, v) < 0) {
+			json_decref(kept);
+			kept = NULL;
+			break;
+		}
 	}
+	idx_free(&di);
+	return kept;
 }
 
 /* Sorts the patch list of maps into the items to merge (plain) and the
- * directives: {"$patch": "delete", <mk>: v} removes those items from base
- * at once; {"$patch": "replace"} sets *replace. */
-static int smp_split_special(patch_err *e, json_t *base, const json_t *patch, const char *mk,
-			     const char *field, json_t *plain, bool *replace)
+ * "$patch: delete" items (dels, each with its merge key); a "$patch:
+ * replace" item sets *replace. */
+static int smp_split_special(patch_err *e, const json_t *patch, const char *mk,
+			     const char *field, json_t *plain, json_t *dels, bool *replace)
 {
 	for (size_t i = 0; i < json_array_size(patch); i++) {
 		json_t *v = json_array_get(patch, i);
 		json_t *d = json_object_get(v, DIRECTIVE_MARKER);
 		const char *ds = json_string_value(d);
+		json_t *to = NULL;
 
-		if (!d) {
-			if (!json_object_get(v, mk))
-				return patch_fail(e, DV_PATCH_EBADREQUEST,
-						  "%s: a patch list item has no merge key \"%s\"", field, mk);
-			if (json_array_append(plain, v) < 0)
-				return oom(e);
-		} else if (ds && strcmp(ds, "delete") == 0) {
-			const json_t *key = json_object_get(v, mk);
-
-			if (!key)
-				return patch_fail(e, DV_PATCH_EBADREQUEST,
-						  "%s: a $patch: delete item has no merge key \"%s\"",
-						  field, mk);
-			delete_matching(base, mk, key);
-		} else if (ds && strcmp(ds, "replace") == 0) {
+		if (!d)
+			to = plain;
+		else if (ds && strcmp(ds, "delete") == 0)
+			to = dels;
+		else if (ds && strcmp(ds, "replace") == 0)
 			*replace = true;
-		} else if (ds && strcmp(ds, "merge") == 0) {
+		else if (ds && strcmp(ds, "merge") == 0)
 			return patch_fail(e, DV_PATCH_EBADREQUEST,
 					  "%s: merging lists cannot yet be specified in the patch", field);
-		} else {
+		else
 			return patch_fail(e, DV_PATCH_EBADREQUEST,
 					  "%s: unknown $patch directive in a list item", field);
-		}
+		if (!to)
+			continue;
+		if (!json_object_get(v, mk))
+			return patch_fail(e, DV_PATCH_EBADREQUEST,
+					  "%s: a patch list item has no merge key \"%s\"", field, mk);
+		if (json_array_append(to, v) < 0)
+			return oom(e);
 	}
 	return 0;
 }
 
-/* Lists of maps with merge strategy (mergeSlice of strategicpatch). */
+/*
+ * Lists of maps with merge strategy (mergeSlice of strategicpatch).
+ *
+ * *view, when asked for, is the old order kube-apiserver uses next if a
+ * $setElementOrder list applies to this one. Upstream hands that step the
+ * original slice after mergeSlice has worked in it in place: deletions
+ * shift the later items left, and the first items the patch appends land
+ * in the slots the deletions freed. That view - the survivors, then as
+ * many appended items as there were deletions - decides where server-only
+ * items go (kubectl apply, dropping one container and adding another,
+ * depends on it; upstream's own tests expect it). The stale copies
+ * upstream has after that are left out: they only matter to a patch that
+ * deletes and re-adds one key.
+ */
 static int smp_merge_maps(patch_err *e, const json_t *orig, const json_t *patch, const char *mk,
-			  const smp_type *elem, const char *field, json_t **out)
+			  const smp_type *elem, const char *field, json_t **out, json_t **view)
 {
-	json_t *base = json_array(), *plain = json_array(), *work = NULL;
+	json_t *base = NULL, *plain = json_array(), *dels = json_array(), *work = NULL;
+	json_t *seen = NULL;
+	size_t n = json_array_size(orig);
 	bool replace = false;
+	list_idx wi = { NULL, NULL, NULL };
 	int r = 0;
 
-	if (!base || !plain || json_array_extend(base, (json_t *)orig) < 0) {
+	if (!plain || !dels) {
 		r = oom(e);
 		goto done;
 	}
-	if ((r = smp_split_special(e, base, patch, mk, field, plain, &replace)) < 0)
+	if ((r = smp_split_special(e, patch, mk, field, plain, dels, &replace)) < 0)
 		goto done;
+	base = without_items(orig, dels, mk);
+	seen = base ? json_copy(base) : NULL;
+	if (!seen) {
+		r = oom(e);
+		goto done;
+	}
 	if (replace) {
 		r = smp_clean(e, plain, out);
 		goto done;
 	}
-	work = json_array();
-	if (!work || json_array_extend(work, base) < 0) {
+	work = json_copy(base);
+	if (!work) {
 		r = oom(e);
 		goto done;
 	}
+	idx_build(&wi, work, mk);
 	for (size_t i = 0; i < json_array_size(plain); i++) {
 		json_t *v = json_array_get(plain, i), *merged;
-		size_t at = list_index(work, v, mk);
+		size_t at = idx_find(&wi, v);
 
-		if (at != SIZE_MAX)
-			r = smp_merge_map(e, json_array_get(work, at), v, elem, &merged);
-		else
-			r = smp_clean(e, v, &merged);
-		if (r < 0)
-			goto done;
-		if (at != SIZE_MAX)
+		if (at != SIZE_MAX) {
+			if ((r = smp_merge_map(e, json_array_get(work, at), v, elem, &merged)) < 0)
+				goto done;
 			json_array_set_new(work, at, merged);
-		else if (merged && json_array_append_new(work, merged) < 0)
-			r = oom(e);
-		if (r < 0)
+			continue;
+		}
+		if ((r = smp_clean(e, v, &merged)) < 0)
 			goto done;
+		if (!merged)
+			continue;
+		if (json_array_append_new(work, merged) < 0 ||
+		    (json_array_size(seen) < n && json_array_append(seen, merged) < 0)) {
+			r = oom(e);
+			goto done;
+		}
+		idx_add(&wi, merged, json_array_size(work) - 1);
 	}
 	/* base (the old list less deletions) is the server order: items new
 	 * in this patch are not in it */
 	r = smp_order(e, work, plain, base, mk, field, out);
 done:
+	if (r == 0 && view)
+		*view = json_incref(seen);
+	idx_free(&wi);
 	json_decref(base);
+	json_decref(seen);
 	json_decref(plain);
+	json_decref(dels);
 	json_decref(work);
 	return r;
 }
 
-/* mergeSlice: both lists are arrays; orig is the object's, patch ours. */
+/* mergeSlice: both lists are arrays; orig is the object's, patch ours.
+ * *view (if not NULL) gets smp_merge_maps's view of the old order, or
+ * stays NULL where the old list itself is that. */
 static int smp_merge_list(patch_err *e, const json_t *orig, const json_t *patch,
-			  const smp_field *f, const char *field, json_t **out)
+			  const smp_field *f, const char *field, json_t **out, json_t **view)
 {
 	int kind;
 
@@ -1567,7 +1742,7 @@ static int smp_merge_list(patch_err *e, const json_t *orig, const json_t *patch,
 	if (!f->merge_key)
 		return patch_fail(e, DV_PATCH_EINVALID,
 				  "%s: cannot merge lists without merge key", field);
-	return smp_merge_maps(e, orig, patch, f->merge_key, f->type, field, out);
+	return smp_merge_maps(e, orig, patch, f->merge_key, f->type, field, out, view);
 }
 
 /* $patch in a map: "replace" puts the rest of the patch map in its
@@ -1587,22 +1762,11 @@ static int smp_map_directive(patch_err *e, json_t *patch, const json_t *d, json_
 	return patch_fail(e, DV_PATCH_EBADREQUEST, "unknown $patch directive in a map");
 }
 
-static bool list_has_string(const json_t *list, const char *s)
-{
-	for (size_t i = 0; i < json_array_size(list); i++) {
-		const char *v = json_string_value(json_array_get(list, i));
-
-		if (v && strcmp(v, s) == 0)
-			return true;
-	}
-	return false;
-}
-
 /* $retainKeys: the fields of orig not listed are cleared; every field
  * the patch sets must be listed. */
 static int smp_retain_keys(patch_err *e, json_t *orig, json_t *patch)
 {
-	json_t *rk = json_object_get(patch, RETAIN_KEYS);
+	json_t *rk = json_object_get(patch, RETAIN_KEYS), *keep;
 	const char *key;
 	json_t *v;
 	void *tmp;
@@ -1612,22 +1776,32 @@ static int smp_retain_keys(patch_err *e, json_t *orig, json_t *patch)
 		return 0;
 	if (!json_is_array(rk))
 		return patch_fail(e, DV_PATCH_EBADREQUEST, "$retainKeys must be a list of strings");
-	json_incref(rk);
+	/* the listed names as a set; entries that are not strings name nothing */
+	if (!(keep = json_object()))
+		return oom(e);
+	for (size_t i = 0; i < json_array_size(rk); i++) {
+		const char *name = json_string_value(json_array_get(rk, i));
+
+		if (name && json_object_set_new(keep, name, json_true()) < 0) {
+			json_decref(keep);
+			return oom(e);
+		}
+	}
 	json_object_del(patch, RETAIN_KEYS);
 	json_object_foreach(patch, key, v) {
 		if (json_is_null(v) || has_prefix(key, DELETE_PREFIX) || has_prefix(key, ORDER_PREFIX))
 			continue;
-		if (!list_has_string(rk, key)) {
+		if (!json_object_get(keep, key)) {
 			r = patch_fail(e, DV_PATCH_EBADREQUEST,
 				       "the patch sets field %s, which $retainKeys does not list", key);
 			goto done;
 		}
 	}
 	json_object_foreach_safe(orig, tmp, key, v)
-		if (!list_has_string(rk, key))
+		if (!json_object_get(keep, key))
 			json_object_del(orig, key);
 done:
-	json_decref(rk);
+	json_decref(keep);
 	return r;
 }
 
@@ -1696,91 +1870,6 @@ static int smp_check_order(patch_err *e, const json_t *plist, const json_t *orde
 	return 0;
 }
 
-/*
- * The "old order" kube-apiserver ends up using when a $setElementOrder list
- * applies to a merged list of maps. Upstream hands its ordering step the
- * original slice after mergeSlice has worked in it in place: each
- * "$patch: delete" item shifts the later items left (leaving a stale copy
- * of the last one at the end), and the first items the patch appends land
- * in the slots the deletions freed. That view - survivors, then appended
- * items, then stale copies, as long as the original list - decides where
- * server-only items go (kubectl apply, deleting one container and adding
- * another, relies on it: upstream's own tests expect it). Lists of scalars
- * are not affected.
- */
-static int smp_aliased_order(patch_err *e, const json_t *orig, const json_t *patch,
-			     const char *mk, json_t **out)
-{
-	size_t n = json_array_size(orig), len = n, appended = 0;
-	json_t **b = patch_calloc(n, sizeof(*b));
-	json_t *added = json_array(), *view = json_array();
-	bool replace = false;
-	int r = 0;
-
-	if (!b || !added || !view) {
-		r = oom(e);
-		goto done;
-	}
-	for (size_t i = 0; i < n; i++)
-		b[i] = json_array_get(orig, i);
-	for (size_t i = 0; i < json_array_size(patch); i++) {
-		const json_t *v = json_array_get(patch, i);
-		const json_t *key = json_object_get(v, mk);
-		const char *d = json_string_value(json_object_get(v, DIRECTIVE_MARKER));
-
-		if (d && strcmp(d, "replace") == 0)
-			replace = true;
-		if (!is_delete_item(v) || !key)
-			continue;
-		for (size_t k = 0; k < len;) {
-			const json_t *have = json_object_get(b[k], mk);
-
-			if (have && values_equal(have, key)) {
-				memmove(b + k, b + k + 1, (len - k - 1) * sizeof(*b));
-				len--;
-			} else {
-				k++;
-			}
-		}
-	}
-	for (size_t i = 0; !replace && i < json_array_size(patch); i++) {
-		json_t *v = json_array_get(patch, i);
-		bool found = false;
-
-		if (json_object_get(v, DIRECTIVE_MARKER))
-			continue;
-		for (size_t k = 0; k < len && !found; k++) {
-			const json_t *have = json_object_get(b[k], mk);
-
-			found = have && values_equal(have, json_object_get(v, mk));
-		}
-		if (!found)
-			found = list_index(added, v, mk) != SIZE_MAX;
-		if (found)
-			continue;
-		if (len + appended < n)
-			b[len + appended] = v;
-		appended++;
-		if (json_array_append(added, v) < 0) {
-			r = oom(e);
-			goto done;
-		}
-	}
-	for (size_t i = 0; i < n; i++)
-		if (json_array_append(view, b[i]) < 0) {
-			r = oom(e);
-			goto done;
-		}
-done:
-	patch_free(b);
-	json_decref(added);
-	if (r < 0)
-		json_decref(view);
-	else
-		*out = view;
-	return r;
-}
-
 /* One $setElementOrder/<field> directive (mergePatchIntoOriginal): merges
  * the field's patch list, if any, and orders the result as listed; the
  * field is then done and leaves the patch. order is our reference. */
@@ -1809,7 +1898,7 @@ static int smp_set_element_order(patch_err *e, json_t *orig, json_t *patch, cons
 	if ((r = smp_check_order(e, plist, order, mk, field)) < 0)
 		return r;
 	if (olist && plist)
-		r = smp_merge_list(e, olist, plist, f, field, &merged);
+		r = smp_merge_list(e, olist, plist, f, field, &merged, &server_order);
 	else if (plist)
 		r = smp_clean(e, plist, &merged);
 	else if (olist)
@@ -1818,9 +1907,8 @@ static int smp_set_element_order(patch_err *e, json_t *orig, json_t *patch, cons
 		return 0;
 	if (r < 0)
 		return r;
-	if (olist && plist && mk && f && (f->strategy & SMP_MERGE) &&
-	    json_is_object(json_array_get(olist, 0)))
-		r = smp_aliased_order(e, olist, plist, mk, &server_order);
+	if (server_order)
+		; /* smp_merge_maps's view of the old order */
 	else if (olist)
 		server_order = json_incref(olist);
 	else if (!(server_order = json_array()))
@@ -1867,7 +1955,7 @@ static int smp_set_element_orders(patch_err *e, json_t *orig, json_t *patch, con
 static int smp_delete_from_list(patch_err *e, json_t *orig, const char *key, const json_t *values)
 {
 	const char *field;
-	json_t *list;
+	json_t *list, *kept;
 	int r;
 
 	if ((r = directive_field(e, key, DELETE_PREFIX, &field)) < 0)
@@ -1877,9 +1965,9 @@ static int smp_delete_from_list(patch_err *e, json_t *orig, const char *key, con
 	list = json_object_get(orig, field);
 	if (!json_is_array(list))
 		return 0;
-	for (size_t i = json_array_size(list); i-- > 0;)
-		if (list_index(values, json_array_get(list, i), NULL) != SIZE_MAX)
-			json_array_remove(list, i);
+	kept = without_items(list, values, NULL);
+	if (!kept || json_object_set_new(orig, field, kept) < 0)
+		return oom(e);
 	return 0;
 }
 
@@ -1900,7 +1988,7 @@ static int smp_merge_field(patch_err *e, json_t *orig, const char *key, json_t *
 	if (json_is_object(ov) && json_is_object(pv) && !(f && (f->strategy & SMP_REPLACE)))
 		r = smp_merge_map(e, ov, pv, f ? f->type : NULL, &nv);
 	else if (json_is_array(ov) && json_is_array(pv))
-		r = smp_merge_list(e, ov, pv, f, key, &nv);
+		r = smp_merge_list(e, ov, pv, f, key, &nv, NULL);
 	else
 		r = smp_clean(e, pv, &nv);
 	if (r < 0)
