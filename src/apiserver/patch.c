@@ -6,25 +6,42 @@
  * half-way leaves nothing behind: the copy is dropped and the caller still
  * has its object.
  *
+ * The reference is what kube-apiserver 1.32 does, which was checked
+ * against `kubectl patch --local` (the same libraries, offline): ~1100
+ * random strategic patches of Pods and 250 random JSON and merge patches
+ * come out the same, apart from the deliberate differences noted here.
+ *
  * Hostile input: the body is checked before jansson parses it (not JSON,
  * or more than DV_PATCH_MAX_DEPTH levels -> 400), so every recursion below
  * follows a patch tree at most that deep. JSON Patch cannot grow the document
  * past that depth either (each add/copy/move is checked), nor blow it up
  * through repeated copies (the copied sizes are summed against a cap, as
  * kube-apiserver's json-patch copy limit does), nor run more than 10000
- * operations (kube-apiserver's limit).
+ * operations (kube-apiserver's limit). List merges look items up through
+ * hash indexes, so their cost is linear where upstream's is quadratic.
+ *
+ * JSON Patch and merge patch follow RFC 6902 and 7386, with the two
+ * liberties kube-apiserver's library (evanphx/json-patch v4) takes that
+ * clients rely on: "replace" of a missing member adds it, and a merge
+ * patch value that replaces a non-object loses its nulls inside lists
+ * too. Its other liberties (negative array indexes, "01", a "copy" from
+ * nowhere adding null, a "test" of a missing path against null passing)
+ * are not copied: those patches get the RFC's answer.
  *
  * Strategic merge follows k8s.io/apimachinery/pkg/util/strategicpatch as
  * kube-apiserver runs it (the apply half: parallel lists merged, unmatched
- * nulls ignored, values that are new to the object stripped of nulls and
- * directives). The patch strategies come from the struct tags of the Go
- * types and are tabled below for the kinds dynvol serves. Where upstream
- * would panic or answer 500 on odd input (lists of mixed types, merge keys
- * that are maps), this code returns 400 or 422 instead; where upstream has
- * a quirk nobody relies on ($deleteFromPrimitiveList on a list without
- * merge strategy replaces the list with the deletion list), it does the
- * evident thing (deletes those items). Unknown fields get no strategy (maps
- * merge, lists are replaced), where upstream answers 500.
+ * nulls ignored), down to the order merged lists come out in. The patch
+ * strategies come from the struct tags of the Go types and are tabled
+ * below for the kinds dynvol serves. Deliberate differences: a value new
+ * to the object loses all its directives (upstream keeps a "$patch:
+ * delete" item inside a new list item, which its typed decoding then turns
+ * into a real item - the one the client meant to delete); where upstream
+ * would panic or answer 500 (lists of mixed types, merge keys that are
+ * maps, "$setElementOrder" over two empty lists), this code answers 400,
+ * 422 or the evident result; $deleteFromPrimitiveList deletes from any
+ * list (upstream replaces a list without merge strategy by the deletion
+ * list); unknown fields get no strategy (maps merge, lists are replaced),
+ * where upstream answers 500.
  */
 #include "patch.h"
 
