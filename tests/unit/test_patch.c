@@ -681,6 +681,37 @@ static void test_strategic_kubectl(void **state)
 		"spec.initContainers", "[{'name':'init','env':[{'name':'X','value':'1'}]}]");
 }
 
+/* A patch kubectl 1.32 apply sent (to a stub server, its live object
+ * below), with the result `kubectl patch --local` gives for it. */
+static void test_strategic_kubectl_apply_captured(void **state)
+{
+	static const patch_case cases[] = {
+		{ "apply: finalizers, labels, ports, volume source", S, POD,
+		  "{'apiVersion':'v1','kind':'Pod','metadata':{'name':'web','namespace':'default',"
+		  "'finalizers':['f1','f2','server/f'],'labels':{'x':'1'},'annotations':"
+		  "{'kubectl.kubernetes.io/last-applied-configuration':'old'}},'spec':{'containers':"
+		  "[{'name':'app','image':'nginx:1','ports':[{'containerPort':80}],"
+		  "'terminationMessagePath':'/dev/termination-log'}],'volumes':[{'name':'data',"
+		  "'emptyDir':{}},{'name':'cfg','configMap':{'name':'cm'}}]}}",
+		  "{'metadata':{'$deleteFromPrimitiveList/finalizers':['f1'],'$setElementOrder/finalizers':"
+		  "['f2','f3'],'annotations':{'kubectl.kubernetes.io/last-applied-configuration':'new'},"
+		  "'finalizers':['f3'],'labels':{'x':null,'y':'2'}},'spec':{'$setElementOrder/containers':"
+		  "[{'name':'app'}],'$setElementOrder/volumes':[{'name':'data'},{'name':'cfg'}],"
+		  "'containers':[{'$setElementOrder/ports':[{'containerPort':8080}],'name':'app','ports':"
+		  "[{'containerPort':8080},{'$patch':'delete','containerPort':80}]}],'volumes':"
+		  "[{'$retainKeys':['name','persistentVolumeClaim'],'emptyDir':null,'name':'data',"
+		  "'persistentVolumeClaim':{'claimName':'pvc1'}}]}}",
+		  "{'apiVersion':'v1','kind':'Pod','metadata':{'annotations':"
+		  "{'kubectl.kubernetes.io/last-applied-configuration':'new'},'finalizers':"
+		  "['f2','f3','server/f'],'labels':{'y':'2'},'name':'web','namespace':'default'},"
+		  "'spec':{'containers':[{'image':'nginx:1','name':'app','ports':[{'containerPort':8080}],"
+		  "'terminationMessagePath':'/dev/termination-log'}],'volumes':[{'name':'data',"
+		  "'persistentVolumeClaim':{'claimName':'pvc1'}},{'configMap':{'name':'cm'},'name':'cfg'}]}}",
+		  DV_PATCH_OK },
+	};
+	run_cases(cases, sizeof(cases) / sizeof(cases[0]));
+}
+
 static void test_strategic_kinds(void **state)
 {
 	static const patch_case cases[] = {
@@ -1393,6 +1424,7 @@ int main(void)
 		cmocka_unit_test(test_merge_patch_kubectl),
 		cmocka_unit_test(test_strategic_upstream),
 		cmocka_unit_test(test_strategic_kubectl),
+		cmocka_unit_test(test_strategic_kubectl_apply_captured),
 		cmocka_unit_test(test_strategic_kinds),
 		cmocka_unit_test(test_strategic_table),
 		cmocka_unit_test(test_strategic_errors),
