@@ -13,7 +13,7 @@ RUN_DIR    := $(CURDIR)/run
 
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := fuzz_parsers fuzz_config fuzz_http2 fuzz_csi fuzz_rest fuzz_k8spb
+FUZZ_TARGETS := fuzz_parsers fuzz_config fuzz_http2 fuzz_csi fuzz_rest fuzz_k8spb fuzz_patch
 
 all: build
 

@@ -41,8 +41,19 @@ int dv_patch_type_from_content_type(const char *content_type);
  * Applies the patch document `patch` (len bytes, not NUL-terminated) to a
  * deep copy of `obj`; on success *out is the new object (caller owns it) and
  * `obj` is untouched. `group` and `kind` select the strategic merge table
- * ("" is the core group). On failure *out is NULL and err holds a message
- * fit for a Kubernetes Status (never the patch's values).
+ * ("" or NULL is the core group). On failure *out is NULL and err holds a
+ * message fit for a Kubernetes Status (never the patch's values).
+ *
+ * EBADREQUEST: not JSON, nested deeper than 100 levels, or not the shape
+ * the patch type needs (a JSON Patch that is not an array of operation
+ * objects, an unknown op, a missing "path"/"value"/"from", a malformed
+ * pointer, more than 10000 operations; a strategic patch that is not an
+ * object, an unknown $patch directive, a merge-list item without its merge
+ * key, a $setElementOrder list that contradicts the patch list).
+ * EINVALID: well formed but not applicable to this object (a failed test,
+ * a missing path, an index out of bounds, copies adding more than 3 MiB,
+ * a result nested deeper than 100 levels, lists whose items cannot be
+ * merged) - and, when obj is an object, a result that is not one.
  */
 dv_patch_result dv_patch_apply(const json_t *obj, const char *patch, size_t len,
 			       dv_patch_type type, const char *group, const char *kind,
