@@ -264,12 +264,22 @@ def test_orphan_propagation_keeps_dependents(apiserver):
 def test_namespace_deletion_empties_it_then_removes_it(apiserver):
     k = apiserver
     k.kubectl("create", "namespace", "scratch")
-    k.kubectl("create", "-f", "-", input=manifest(cm("a", ns="scratch"), cm("b", ns="scratch")))
+    # "held" keeps the namespace terminating until its finalizer goes
+    k.kubectl("create", "-f", "-", input=manifest(
+        cm("a", ns="scratch"), cm("b", ns="scratch"),
+        cm("held", ns="scratch", finalizers=["example.com/hold"])))
     k.kubectl("delete", "namespace", "scratch", "--wait=false")
     ns = k.kubectl_json("get", "ns", "scratch")
     assert ns["status"]["phase"] == "Terminating"
     p = k.kubectl("create", "-f", "-", input=manifest(cm("late", ns="scratch")), check=False)
     assert p.returncode != 0 and "being terminated" in p.stderr
+    wait_until(lambda: k.kubectl("get", "cm", "a", "-n", "scratch", check=False).returncode != 0,
+               what="the namespace's objects to go")
+    held = k.kubectl_json("get", "cm", "held", "-n", "scratch")
+    assert held["metadata"]["deletionTimestamp"]
+    assert k.kubectl_json("get", "ns", "scratch")["status"]["phase"] == "Terminating"
+    k.kubectl("patch", "cm", "held", "-n", "scratch", "--type=merge",
+              "-p", '{"metadata":{"finalizers":null}}')
     wait_until(lambda: k.kubectl("get", "ns", "scratch", check=False).returncode != 0,
                what="the namespace to go")
     code, _, _ = k.request("GET", "/api/v1/namespaces/scratch/configmaps/a")
