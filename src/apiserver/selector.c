@@ -227,6 +227,8 @@ typedef struct {
 
 /* Appends sep then the formatted text, truncating at the buffer's end. */
 static void msg_vadd(msg_list *m, const char *sep, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+static void msg_vadd(msg_list *m, const char *sep, const char *fmt, va_list ap)
 {
 	size_t avail = m->len - m->used;
 	int n = snprintf(m->buf + m->used, avail, "%s", sep);

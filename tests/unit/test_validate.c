@@ -1688,14 +1688,14 @@ static void test_wrong_shapes(void **state)
 	static const char *const shapes[] = {
 		"{}",
 		"{\"metadata\":[],\"spec\":\"x\",\"status\":1}",
-		"{\"metadata\":{\"name\":5,\"labels\":[1],\"annotations\":\"a\",\"finalizers\":{},\"ownerReferences\":[1,null]},"
+		("{\"metadata\":{\"name\":5,\"labels\":[1],\"annotations\":\"a\",\"finalizers\":{},\"ownerReferences\":[1,null]},"
 		"\"spec\":{\"accessModes\":[1,null],\"resources\":{\"requests\":{\"storage\":[]}},\"containers\":[1,{\"ports\":[1]}],"
 		"\"volumes\":[null,{\"name\":1}],\"source\":[],\"drivers\":[1],\"versions\":[1],\"names\":1,\"capacity\":[],"
 		"\"csi\":1,\"nodeAffinity\":{\"required\":{\"nodeSelectorTerms\":[1,{\"matchExpressions\":[1]}]}},\"taints\":[1]},"
 		"\"data\":{\"k\":1},\"binaryData\":[],\"parameters\":{\"a\":1},\"allowedTopologies\":[1,{\"matchLabelExpressions\":[1]}],"
-		"\"nodeTopology\":{\"matchExpressions\":[1]},\"capacity\":{},\"stringData\":{\"a\":1}}",
-		"{\"metadata\":{\"name\":\"x\",\"namespace\":\"default\"},\"spec\":{\"volumes\":[{\"name\":\"v\",\"ephemeral\":{\"volumeClaimTemplate\":{\"metadata\":[],\"spec\":[]}}}],"
-		"\"containers\":[{\"name\":\"c\",\"image\":\"i\",\"volumeMounts\":[1,{}],\"volumeDevices\":[1,{}],\"resources\":{\"limits\":{\"cpu\":1},\"requests\":[]}}]}}",
+		"\"nodeTopology\":{\"matchExpressions\":[1]},\"capacity\":{},\"stringData\":{\"a\":1}}"),
+		("{\"metadata\":{\"name\":\"x\",\"namespace\":\"default\"},\"spec\":{\"volumes\":[{\"name\":\"v\",\"ephemeral\":{\"volumeClaimTemplate\":{\"metadata\":[],\"spec\":[]}}}],"
+		"\"containers\":[{\"name\":\"c\",\"image\":\"i\",\"volumeMounts\":[1,{}],\"volumeDevices\":[1,{}],\"resources\":{\"limits\":{\"cpu\":1},\"requests\":[]}}]}}"),
 	};
 
 	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
