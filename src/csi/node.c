@@ -117,6 +117,31 @@ static bool node_path_ok(const csi_driver *drv, rpc_call *call, const char *fiel
 	return true;
 }
 
+/*
+ * The presence checks every Node call makes first: volume_id, the path
+ * field, and (has_cap false) a volume_capability the call requires. Only
+ * presence: the form of a field is judged after the volume is known, so a
+ * volume that does not exist answers NOT_FOUND whatever its paths look
+ * like (CSI lists NOT_FOUND; a format error must not mask it).
+ */
+static bool fields_present(rpc_call *call, const char *volume_id, const char *path_field,
+			   const char *path, bool has_cap)
+{
+	if (!volume_id || !*volume_id) {
+		rpc_call_fail(call, DV_INVALID_ARGUMENT, "volume_id is required");
+		return false;
+	}
+	if (!path || !*path) {
+		rpc_call_fail(call, DV_INVALID_ARGUMENT, "%s is required", path_field);
+		return false;
+	}
+	if (!has_cap) {
+		rpc_call_fail(call, DV_INVALID_ARGUMENT, "volume_capability is required");
+		return false;
+	}
+	return true;
+}
+
 static int ensure_dir(const char *path)
 {
 	struct stat st;
@@ -220,6 +245,25 @@ static int volume_find(csi_driver *drv, const char *id, node_volume *nv)
 	}
 	nv->image = !strcmp(nv->p->ops->backend, "image");
 	return 0;
+}
+
+/* Does this node know volume id at all: a volume record, or a stage
+ * left from one? */
+static bool volume_known(csi_driver *drv, const char *id)
+{
+	registry *reg = store_registry(drv->store);
+	reg_volume v;
+	reg_stage rs = { 0 };
+
+	if (registry_volume_get(reg, id, &v) == 0) {
+		reg_volume_clear(&v);
+		return true;
+	}
+	if (registry_stage_get(reg, id, &rs) == 0) {
+		reg_stage_clear(&rs);
+		return true;
+	}
+	return false;
 }
 
 /* ------------------------------------------------------------------ */
@@ -653,15 +697,13 @@ static void node_stage(rpc_call *call, const ProtobufCMessage *reqm, void *paylo
 	reg_stage rs = { 0 };
 	int r;
 
-	if (!node_path_ok(drv, call, "staging_target_path", req->staging_target_path))
+	if (!fields_present(call, req->volume_id, "staging_target_path", req->staging_target_path,
+			    req->volume_capability != NULL))
 		return;
-	if (!req->volume_capability) {
-		rpc_call_fail(call, DV_INVALID_ARGUMENT, "volume_capability is required");
-		return;
-	}
 	if (lookup(drv, call, req->volume_id, &nv) < 0)
 		return;
-	if (check_node_cap(call, req->volume_capability, &nv) < 0)
+	if (!node_path_ok(drv, call, "staging_target_path", req->staging_target_path) ||
+	    check_node_cap(call, req->volume_capability, &nv) < 0)
 		goto out;
 	if (store_lock_volume_at(drv->store, nv.v.id, req->staging_target_path, &st) < 0) {
 		rpc_call_fail_status(call, &st);
@@ -796,17 +838,19 @@ static void node_unstage(rpc_call *call, const ProtobufCMessage *reqm, void *pay
 	csi_driver *drv = payload;
 	dv_status st = { 0 };
 
-	if (!req->volume_id || !*req->volume_id) {
-		rpc_call_fail(call, DV_INVALID_ARGUMENT, "volume_id is required");
+	if (!fields_present(call, req->volume_id, "staging_target_path", req->staging_target_path,
+			    true))
+		return;
+	if (!pool_id_is_valid(req->volume_id) ||
+	    (!volume_known(drv, req->volume_id) && path_unsafe(drv, req->staging_target_path))) {
+		/* never staged here, and dynvol never mounts at an unsafe
+		 * path: nothing to undo, whatever the path looks like */
+		Csi__V1__NodeUnstageVolumeResponse resp = CSI__V1__NODE_UNSTAGE_VOLUME_RESPONSE__INIT;
+		rpc_call_reply(call, &resp.base);
 		return;
 	}
 	if (!node_path_ok(drv, call, "staging_target_path", req->staging_target_path))
 		return;
-	if (!pool_id_is_valid(req->volume_id)) {
-		Csi__V1__NodeUnstageVolumeResponse resp = CSI__V1__NODE_UNSTAGE_VOLUME_RESPONSE__INIT;
-		rpc_call_reply(call, &resp.base); /* never staged here */
-		return;
-	}
 	if (store_lock_volume_at(drv->store, req->volume_id, req->staging_target_path, &st) < 0) {
 		rpc_call_fail_status(call, &st);
 		return;
@@ -1136,6 +1180,10 @@ static int unpublish_ephemeral(csi_driver *drv, rpc_call *call, const char *hand
 	ephemeral_name(name, sizeof(name), handle);
 	if (registry_volume_get_by_name(store_registry(drv->store), name, &v) < 0)
 		return 0;
+	if (!node_path_ok(drv, call, "target_path", target)) {
+		reg_volume_clear(&v);
+		return -EINVAL;
+	}
 	if (store_lock_volume_at(drv->store, v.id, target, &st) < 0) {
 		rpc_call_fail_status(call, &st);
 		reg_volume_clear(&v);
@@ -1167,27 +1215,27 @@ static void node_publish(rpc_call *call, const ProtobufCMessage *reqm, void *pay
 	node_volume nv;
 	const char *why;
 
-	if (!req->volume_id || !*req->volume_id) {
-		rpc_call_fail(call, DV_INVALID_ARGUMENT, "volume_id is required");
-		return;
-	}
-	if (!node_path_ok(drv, call, "target_path", req->target_path))
-		return;
-	if (check_node_cap(call, req->volume_capability, NULL) < 0)
+	if (!fields_present(call, req->volume_id, "target_path", req->target_path,
+			    req->volume_capability != NULL))
 		return;
 	const char *eph = ctx_get(req->volume_context, req->n_volume_context, EPHEMERAL_KEY);
 	if (eph && !strcmp(eph, "true")) {
-		publish_ephemeral(drv, call, req);
-		return;
-	}
-	if (req->staging_target_path && *req->staging_target_path &&
-	    (why = path_unsafe(drv, req->staging_target_path))) {
-		rpc_call_fail(call, DV_INVALID_ARGUMENT, "staging_target_path %s %s",
-			      req->staging_target_path, why);
+		/* made by this call: nothing to look up first */
+		if (node_path_ok(drv, call, "target_path", req->target_path) &&
+		    check_node_cap(call, req->volume_capability, NULL) == 0)
+			publish_ephemeral(drv, call, req);
 		return;
 	}
 	if (lookup(drv, call, req->volume_id, &nv) < 0)
 		return;
+	if (!node_path_ok(drv, call, "target_path", req->target_path))
+		goto out;
+	if (req->staging_target_path && *req->staging_target_path &&
+	    (why = path_unsafe(drv, req->staging_target_path))) {
+		rpc_call_fail(call, DV_INVALID_ARGUMENT, "staging_target_path %s %s",
+			      req->staging_target_path, why);
+		goto out;
+	}
 	if (check_node_cap(call, req->volume_capability, &nv) < 0)
 		goto out;
 	if (store_lock_volume_at(drv->store, nv.v.id, req->target_path, &st) < 0) {
@@ -1211,11 +1259,7 @@ static void node_unpublish(rpc_call *call, const ProtobufCMessage *reqm, void *p
 	dv_status st = { 0 };
 	int r;
 
-	if (!req->volume_id || !*req->volume_id) {
-		rpc_call_fail(call, DV_INVALID_ARGUMENT, "volume_id is required");
-		return;
-	}
-	if (!node_path_ok(drv, call, "target_path", req->target_path))
+	if (!fields_present(call, req->volume_id, "target_path", req->target_path, true))
 		return;
 	if (!pool_id_is_valid(req->volume_id)) {
 		r = unpublish_ephemeral(drv, call, req->volume_id, req->target_path);
@@ -1225,6 +1269,14 @@ static void node_unpublish(rpc_call *call, const ProtobufCMessage *reqm, void *p
 		}
 		return;
 	}
+	if (!volume_known(drv, req->volume_id) && path_unsafe(drv, req->target_path)) {
+		/* never published here (see node_unstage) */
+		Csi__V1__NodeUnpublishVolumeResponse resp = CSI__V1__NODE_UNPUBLISH_VOLUME_RESPONSE__INIT;
+		rpc_call_reply(call, &resp.base);
+		return;
+	}
+	if (!node_path_ok(drv, call, "target_path", req->target_path))
+		return;
 	if (store_lock_volume_at(drv->store, req->volume_id, req->target_path, &st) < 0) {
 		rpc_call_fail_status(call, &st);
 		return;
@@ -1253,15 +1305,11 @@ static void node_stats(rpc_call *call, const ProtobufCMessage *reqm, void *paylo
 	char msg[4400] = "healthy", backing[4200];
 	const char *why;
 
-	if (!req->volume_path || !*req->volume_path) {
-		rpc_call_fail(call, DV_INVALID_ARGUMENT, "volume_path is required");
+	if (!fields_present(call, req->volume_id, "volume_path", req->volume_path, true))
 		return;
-	}
-	if ((why = path_unsafe(drv, req->volume_path)) &&
-	    strncmp(req->volume_path, drv->state_dir, strlen(drv->state_dir))) {
-		rpc_call_fail(call, DV_INVALID_ARGUMENT, "volume_path %s %s", req->volume_path, why);
-		return;
-	}
+	/* Is the volume there, and at that path? Both NOT_FOUND, before the
+	 * path's form is looked at: an odd path (relative, say) names no
+	 * place a volume of ours is available at. */
 	if (lookup(drv, call, req->volume_id, &nv) < 0)
 		return;
 	if (registry_stage_get(store_registry(drv->store), nv.v.id, &rs) < 0) {
@@ -1273,6 +1321,13 @@ static void node_stats(rpc_call *call, const ProtobufCMessage *reqm, void *paylo
 	if (!published && strcmp(req->volume_path, rs.staging_path)) {
 		rpc_call_fail(call, DV_NOT_FOUND, "volume %s is not available at %s", nv.v.id,
 			      req->volume_path);
+		goto out;
+	}
+	/* a recorded path was safe when it was mounted; a symlink may have
+	 * been planted in it since (ephemeral stages live in the state dir) */
+	if ((why = path_unsafe(drv, req->volume_path)) &&
+	    strncmp(req->volume_path, drv->state_dir, strlen(drv->state_dir))) {
+		rpc_call_fail(call, DV_INVALID_ARGUMENT, "volume_path %s %s", req->volume_path, why);
 		goto out;
 	}
 	backing_path(&nv, backing, sizeof(backing));
