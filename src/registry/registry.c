@@ -9,13 +9,18 @@
 #include "registry.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "crashpoint.h"
 #include "log.h"
 
 #define SCHEMA_VERSION 2
@@ -165,6 +170,19 @@ struct registry {
 	sqlite3 *db;
 	pthread_mutex_t mu;
 	sqlite3_stmt *stmt[Q_MAX];
+
+	/* Group commit (see "durability" below). written counts commits in
+	 * the WAL, durable those an fdatasync has covered. */
+	char *wal_path;
+	int wal_fd;
+	_Atomic uint64_t written;   /* bumped under mu after each commit */
+	pthread_mutex_t sync_mu;    /* guards durable, syncing, sync_error */
+	pthread_cond_t sync_cv;
+	uint64_t durable;
+	bool syncing;               /* a leader is in fdatasync */
+	_Atomic uint64_t syncs;     /* fdatasyncs done (tests, benchmarks) */
+	registry_sync_hook sync_hook;
+	void *sync_hook_payload;
 };
 
 static const char *const state_names[REG_STATE_MAX] = {
@@ -492,6 +510,122 @@ static int seq_next(registry *reg, int64_t *ret)
 }
 
 /* ------------------------------------------------------------------ */
+/* durability: group commit                                            */
+
+/*
+ * SQLite runs with synchronous=NORMAL: a COMMIT writes its frames to the
+ * WAL without syncing it (a checkpoint still syncs the WAL before copying
+ * it and the database after). That survives kill -9 but not a power loss.
+ * Every mutating call therefore waits, after its COMMIT and outside the
+ * registry's mutex, until an fdatasync of the WAL that started after the
+ * commit has finished: synchronous=FULL's guarantee, but one fdatasync
+ * serves every commit that reached the WAL before it began. The first
+ * waiter to find no sync running leads one; the others wait for it (or for
+ * the next one, if they committed after it began).
+ */
+
+/* (Re)opens the WAL for syncing when it is not open or the file at its
+ * path is another one (SQLite recreated it). */
+static int wal_fd_fresh(registry *reg)
+{
+	struct stat a, b;
+
+	if (reg->wal_fd >= 0 && fstat(reg->wal_fd, &a) == 0 && stat(reg->wal_path, &b) == 0 &&
+	    a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+		return reg->wal_fd;
+	if (reg->wal_fd >= 0)
+		close(reg->wal_fd);
+	reg->wal_fd = open(reg->wal_path, O_RDONLY | O_CLOEXEC);
+	return reg->wal_fd >= 0 ? reg->wal_fd : -errno;
+}
+
+/* One sync of everything committed so far. Runs without any lock held:
+ * only the leader (syncing set) touches wal_fd. */
+static int sync_wal(registry *reg)
+{
+	int fd, r = 0;
+
+	atomic_fetch_add(&reg->syncs, 1);
+	if (reg->sync_hook)
+		return reg->sync_hook(reg->sync_hook_payload);
+	fd = wal_fd_fresh(reg);
+	if (fd == -ENOENT)
+		return 0; /* no WAL: everything is in the (synced) database file */
+	if (fd < 0 || fdatasync(fd) < 0)
+		r = fd < 0 ? fd : -errno;
+	if (r < 0)
+		log_error("registry: syncing %s: %s", reg->wal_path, strerror(-r));
+	return r;
+}
+
+/* Waits until commit number ticket is durable, leading a sync when none
+ * runs. 0, or -EIO when the sync that covered it failed (the commit is in
+ * the WAL, but the disk did not confirm it). */
+static int wait_durable(registry *reg, uint64_t ticket)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&reg->sync_mu);
+	while (reg->durable < ticket) {
+		if (reg->syncing) {
+			pthread_cond_wait(&reg->sync_cv, &reg->sync_mu);
+			continue;
+		}
+		/* every commit numbered up to target is in the WAL already */
+		uint64_t target = atomic_load(&reg->written);
+		reg->syncing = true;
+		pthread_mutex_unlock(&reg->sync_mu);
+		r = sync_wal(reg);
+		pthread_mutex_lock(&reg->sync_mu);
+		reg->syncing = false;
+		if (r == 0 && target > reg->durable)
+			reg->durable = target;
+		pthread_cond_broadcast(&reg->sync_cv);
+		if (r < 0)
+			break;
+	}
+	pthread_mutex_unlock(&reg->sync_mu);
+	return r < 0 ? -EIO : 0;
+}
+
+/* Under mu, after a mutation: its commit number when it changed rows
+ * (committed or not: a rolled-back change costs one spare sync at most),
+ * else 0. */
+static uint64_t commit_ticket(registry *reg, int64_t changes_before)
+{
+	if (sqlite3_total_changes64(reg->db) == changes_before)
+		return 0;
+	return atomic_fetch_add(&reg->written, 1) + 1;
+}
+
+/* After a mutation, outside mu: durable before the caller goes on. The
+ * crash point registry.before_sync:<what> dies between the commit and its
+ * sync, where a reply sent early would be a lie to a power loss. */
+static int finish_durable(registry *reg, const char *what, uint64_t ticket, int r)
+{
+	int s;
+
+	if (!ticket)
+		return r;
+	dv_crashpoint_at("registry.before_sync", what);
+	s = wait_durable(reg, ticket);
+	return r < 0 ? r : s;
+}
+
+void registry_set_sync_hook(registry *reg, registry_sync_hook fn, void *payload)
+{
+	pthread_mutex_lock(&reg->sync_mu);
+	reg->sync_hook = fn;
+	reg->sync_hook_payload = payload;
+	pthread_mutex_unlock(&reg->sync_mu);
+}
+
+uint64_t registry_sync_count(registry *reg)
+{
+	return atomic_load(&reg->syncs);
+}
+
+/* ------------------------------------------------------------------ */
 /* open / migrate                                                      */
 
 static int schema_version(sqlite3 *db, int *ret)
@@ -540,6 +674,27 @@ static int migrate(sqlite3 *db, dv_status *err)
 	return 0;
 }
 
+/* Migrations and a WAL created at open become durable before the first
+ * call: the WAL's contents, and the directory entries of the files. */
+static int sync_at_open(registry *reg, const char *path)
+{
+	char *dir = strdup(path), *slash;
+	int fd, r = sync_wal(reg);
+
+	if (!dir)
+		return -ENOMEM;
+	slash = strrchr(dir, '/');
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = 0;
+	fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (r == 0 && (fd < 0 || fsync(fd) < 0))
+		r = -errno;
+	if (fd >= 0)
+		close(fd);
+	free(dir);
+	return r;
+}
+
 int registry_open(registry **ret, const char *path, dv_status *err)
 {
 	registry *reg = calloc(1, sizeof(*reg));
@@ -549,6 +704,14 @@ int registry_open(registry **ret, const char *path, dv_status *err)
 	if (!reg)
 		return -ENOMEM;
 	pthread_mutex_init(&reg->mu, NULL);
+	pthread_mutex_init(&reg->sync_mu, NULL);
+	pthread_cond_init(&reg->sync_cv, NULL);
+	reg->wal_fd = -1;
+	if (asprintf(&reg->wal_path, "%s-wal", path) < 0) {
+		reg->wal_path = NULL;
+		registry_close(reg);
+		return -ENOMEM;
+	}
 	rc = sqlite3_open_v2(path, &reg->db,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
@@ -558,7 +721,8 @@ int registry_open(registry **ret, const char *path, dv_status *err)
 		return -EIO;
 	}
 	sqlite3_busy_timeout(reg->db, 5000);
-	/* WAL + NORMAL: a commit survives kill -9; see the header. */
+	/* WAL + NORMAL: a commit survives kill -9; our group commit makes it
+	 * survive a power loss too (see "durability"). */
 	if (sqlite3_exec(reg->db,
 			 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-1024; "
 			 "PRAGMA foreign_keys=ON; PRAGMA secure_delete=OFF;",
@@ -569,6 +733,11 @@ int registry_open(registry **ret, const char *path, dv_status *err)
 		return -EIO;
 	}
 	if (migrate(reg->db, err) < 0) {
+		registry_close(reg);
+		return -EIO;
+	}
+	if (sync_at_open(reg, path) < 0) {
+		dv_status_set(err, DV_UNAVAILABLE, "registry %s: cannot sync it to disk", path);
 		registry_close(reg);
 		return -EIO;
 	}
@@ -594,6 +763,11 @@ void registry_close(registry *reg)
 		sqlite3_finalize(reg->stmt[i]);
 	if (reg->db)
 		sqlite3_close(reg->db);
+	if (reg->wal_fd >= 0)
+		close(reg->wal_fd);
+	free(reg->wal_path);
+	pthread_cond_destroy(&reg->sync_cv);
+	pthread_mutex_destroy(&reg->sync_mu);
 	pthread_mutex_destroy(&reg->mu);
 	free(reg);
 }
@@ -604,6 +778,18 @@ void registry_close(registry *reg)
 		int _r = (expr);                                                \
 		pthread_mutex_unlock(&(reg)->mu);                               \
 		_r;                                                             \
+	})
+
+/* LOCKED for a call that writes: returns once what it committed is
+ * durable (finish_durable); what names it for the crash point. */
+#define MUTATED(reg, what, expr)                                                \
+	({                                                                      \
+		pthread_mutex_lock(&(reg)->mu);                                 \
+		int64_t _before = sqlite3_total_changes64((reg)->db);           \
+		int _r = (expr);                                                \
+		uint64_t _t = commit_ticket((reg), _before);                    \
+		pthread_mutex_unlock(&(reg)->mu);                               \
+		finish_durable((reg), (what), _t, _r);                          \
 	})
 
 int registry_ping(registry *reg)
@@ -670,7 +856,7 @@ static int volume_create_intent_locked(registry *reg, reg_volume *v, const char 
 int registry_volume_create_intent(registry *reg, reg_volume *v, const char *kind,
 				  const char *detail, int64_t *ret_op)
 {
-	return LOCKED(reg, volume_create_intent_locked(reg, v, kind, detail, ret_op));
+	return MUTATED(reg, "volume_create_intent", volume_create_intent_locked(reg, v, kind, detail, ret_op));
 }
 
 /* update_int_locked and the removal of journal entry op, in one
@@ -690,7 +876,7 @@ static int update_commit_locked(registry *reg, int which, const char *id, uint64
 
 int registry_volume_create_commit(registry *reg, const char *id, uint64_t capacity, int64_t op)
 {
-	return LOCKED(reg, update_commit_locked(reg, Q_VOL_SET_READY, id, capacity, "volume ready",
+	return MUTATED(reg, "volume_create_commit", update_commit_locked(reg, Q_VOL_SET_READY, id, capacity, "volume ready",
 						op));
 }
 
@@ -710,12 +896,12 @@ static int volume_remove_locked(registry *reg, const char *id, int64_t op)
 
 int registry_volume_create_abort(registry *reg, const char *id, int64_t op)
 {
-	return LOCKED(reg, volume_remove_locked(reg, id, op));
+	return MUTATED(reg, "volume_create_abort", volume_remove_locked(reg, id, op));
 }
 
 int registry_volume_delete_commit(registry *reg, const char *id, int64_t op)
 {
-	return LOCKED(reg, volume_remove_locked(reg, id, op));
+	return MUTATED(reg, "volume_delete_commit", volume_remove_locked(reg, id, op));
 }
 
 static int set_state_op_locked(registry *reg, int which, const char *id, reg_state state,
@@ -734,7 +920,7 @@ static int set_state_op_locked(registry *reg, int which, const char *id, reg_sta
 
 int registry_volume_delete_intent(registry *reg, const char *id, int64_t *ret_op)
 {
-	return LOCKED(reg, set_state_op_locked(reg, Q_VOL_SET_STATE, id, REG_STATE_DELETING,
+	return MUTATED(reg, "volume_delete_intent", set_state_op_locked(reg, Q_VOL_SET_STATE, id, REG_STATE_DELETING,
 					       "delete_volume", "", NULL, ret_op));
 }
 
@@ -756,23 +942,23 @@ static int expand_intent_locked(registry *reg, const char *id, uint64_t new_capa
 int registry_volume_expand_intent(registry *reg, const char *id, uint64_t new_capacity,
 				  int64_t *ret_op)
 {
-	return LOCKED(reg, expand_intent_locked(reg, id, new_capacity, ret_op));
+	return MUTATED(reg, "volume_expand_intent", expand_intent_locked(reg, id, new_capacity, ret_op));
 }
 
 int registry_volume_expand_commit(registry *reg, const char *id, uint64_t capacity, int64_t op)
 {
-	return LOCKED(reg, update_commit_locked(reg, Q_VOL_SET_CAPACITY, id, capacity,
+	return MUTATED(reg, "volume_expand_commit", update_commit_locked(reg, Q_VOL_SET_CAPACITY, id, capacity,
 						"volume capacity", op));
 }
 
 int registry_volume_set_state(registry *reg, const char *id, reg_state state)
 {
-	return LOCKED(reg, update_int_locked(reg, Q_VOL_SET_STATE, id, state, "update"));
+	return MUTATED(reg, "volume_set_state", update_int_locked(reg, Q_VOL_SET_STATE, id, state, "update"));
 }
 
 int registry_volume_set_formatted(registry *reg, const char *id, int formatted)
 {
-	return LOCKED(reg, update_int_locked(reg, Q_VOL_SET_FORMATTED, id, formatted, "update"));
+	return MUTATED(reg, "volume_set_formatted", update_int_locked(reg, Q_VOL_SET_FORMATTED, id, formatted, "update"));
 }
 
 static int set_params_locked(registry *reg, const char *id, const char *parameters)
@@ -786,7 +972,7 @@ static int set_params_locked(registry *reg, const char *id, const char *paramete
 
 int registry_volume_set_parameters(registry *reg, const char *id, const char *parameters)
 {
-	return LOCKED(reg, set_params_locked(reg, id, parameters));
+	return MUTATED(reg, "volume_set_parameters", set_params_locked(reg, id, parameters));
 }
 
 static void clear_volume(void *row)
@@ -902,12 +1088,12 @@ static int snapshot_create_intent_locked(registry *reg, reg_snapshot *s, int64_t
 
 int registry_snapshot_create_intent(registry *reg, reg_snapshot *s, int64_t *ret_op)
 {
-	return LOCKED(reg, snapshot_create_intent_locked(reg, s, ret_op));
+	return MUTATED(reg, "snapshot_create_intent", snapshot_create_intent_locked(reg, s, ret_op));
 }
 
 int registry_snapshot_create_commit(registry *reg, const char *id, uint64_t size, int64_t op)
 {
-	return LOCKED(reg, update_commit_locked(reg, Q_SNAP_SET_READY, id, size, "snapshot ready",
+	return MUTATED(reg, "snapshot_create_commit", update_commit_locked(reg, Q_SNAP_SET_READY, id, size, "snapshot ready",
 						op));
 }
 
@@ -925,23 +1111,23 @@ static int snapshot_remove_locked(registry *reg, const char *id, int64_t op)
 
 int registry_snapshot_create_abort(registry *reg, const char *id, int64_t op)
 {
-	return LOCKED(reg, snapshot_remove_locked(reg, id, op));
+	return MUTATED(reg, "snapshot_create_abort", snapshot_remove_locked(reg, id, op));
 }
 
 int registry_snapshot_delete_commit(registry *reg, const char *id, int64_t op)
 {
-	return LOCKED(reg, snapshot_remove_locked(reg, id, op));
+	return MUTATED(reg, "snapshot_delete_commit", snapshot_remove_locked(reg, id, op));
 }
 
 int registry_snapshot_delete_intent(registry *reg, const char *id, int64_t *ret_op)
 {
-	return LOCKED(reg, set_state_op_locked(reg, Q_SNAP_SET_STATE, id, REG_STATE_DELETING,
+	return MUTATED(reg, "snapshot_delete_intent", set_state_op_locked(reg, Q_SNAP_SET_STATE, id, REG_STATE_DELETING,
 					       "delete_snapshot", "", NULL, ret_op));
 }
 
 int registry_snapshot_set_state(registry *reg, const char *id, reg_state state)
 {
-	return LOCKED(reg, update_int_locked(reg, Q_SNAP_SET_STATE, id, state, "update"));
+	return MUTATED(reg, "snapshot_set_state", update_int_locked(reg, Q_SNAP_SET_STATE, id, state, "update"));
 }
 
 static void clear_snapshot(void *row)
@@ -1034,7 +1220,7 @@ static int flag_get_locked(registry *reg, int which, const char *volume_id, cons
 int registry_publication_add(registry *reg, const char *volume_id, const char *node_id,
 			     bool readonly)
 {
-	return LOCKED(reg, flag_put_locked(reg, Q_PUB_ADD, volume_id, node_id, readonly,
+	return MUTATED(reg, "publication_add", flag_put_locked(reg, Q_PUB_ADD, volume_id, node_id, readonly,
 					   "publication insert"));
 }
 
@@ -1047,7 +1233,7 @@ int registry_publication_get(registry *reg, const char *volume_id, const char *n
 
 int registry_publication_remove(registry *reg, const char *volume_id, const char *node_id)
 {
-	return LOCKED(reg, exec_by_key_locked(reg, Q_PUB_REMOVE, volume_id, node_id,
+	return MUTATED(reg, "publication_remove", exec_by_key_locked(reg, Q_PUB_REMOVE, volume_id, node_id,
 					      "publication delete"));
 }
 
@@ -1148,7 +1334,7 @@ void registry_ops_free(reg_op *ops, size_t n)
 
 int registry_op_remove(registry *reg, int64_t op)
 {
-	return LOCKED(reg, op_delete(reg, op));
+	return MUTATED(reg, "op_remove", op_delete(reg, op));
 }
 
 /* ------------------------------------------------------------------ */
@@ -1218,12 +1404,12 @@ static int stage_put_locked(registry *reg, const reg_stage *s)
 
 int registry_stage_put(registry *reg, const reg_stage *s)
 {
-	return LOCKED(reg, stage_put_locked(reg, s));
+	return MUTATED(reg, "stage_put", stage_put_locked(reg, s));
 }
 
 int registry_stage_remove(registry *reg, const char *volume_id)
 {
-	return LOCKED(reg, exec_by_key_locked(reg, Q_STAGE_DEL, volume_id, NULL,
+	return MUTATED(reg, "stage_remove", exec_by_key_locked(reg, Q_STAGE_DEL, volume_id, NULL,
 					      "node state delete"));
 }
 
@@ -1238,7 +1424,7 @@ void reg_stage_clear(reg_stage *s)
 
 int registry_node_publish_put(registry *reg, const char *volume_id, const char *target, bool ro)
 {
-	return LOCKED(reg, flag_put_locked(reg, Q_NPUB_PUT, volume_id, target, ro,
+	return MUTATED(reg, "node_publish_put", flag_put_locked(reg, Q_NPUB_PUT, volume_id, target, ro,
 					   "publish record"));
 }
 
@@ -1250,7 +1436,7 @@ int registry_node_publish_get(registry *reg, const char *volume_id, const char *
 
 int registry_node_publish_remove(registry *reg, const char *volume_id, const char *target)
 {
-	return LOCKED(reg, exec_by_key_locked(reg, Q_NPUB_DEL, volume_id, target,
+	return MUTATED(reg, "node_publish_remove", exec_by_key_locked(reg, Q_NPUB_DEL, volume_id, target,
 					      "node state delete"));
 }
 

@@ -8,10 +8,13 @@
  * journal entry. A crash between the two leaves the journal entry, and
  * store recovery finishes or undoes it.
  *
- * Durability: synchronous=NORMAL in WAL mode, so a committed transaction
- * survives a process crash (kill -9). A power loss may lose the newest
- * transactions; recovery then finds pool objects without records and
- * reports or removes them as orphans.
+ * Durability: every call that writes returns only once what it committed
+ * is on disk (an fdatasync of the WAL that began after its commit), so a
+ * caller that answers OK after it never answers OK for something a power
+ * loss can take back. Concurrent writers share one fdatasync (group
+ * commit): SQLite runs with synchronous=NORMAL and the registry syncs the
+ * WAL itself, outside its mutex, once for every commit that reached the
+ * WAL before the sync began. Reads never wait for a sync.
  *
  * Thread safety: every function takes the registry's mutex.
  * Return values: 0 on success, -ENOENT when a record is missing, -EEXIST
@@ -91,6 +94,12 @@ int registry_open(registry **ret, const char *path, dv_status *err);
 void registry_close(registry *reg);
 /* A cheap query: the database answers. For Probe. */
 int registry_ping(registry *reg);
+/* Test hook: fn replaces the fdatasync of the WAL (NULL restores it);
+ * returns 0 or -errno, as the sync would. */
+typedef int (*registry_sync_hook)(void *payload);
+void registry_set_sync_hook(registry *reg, registry_sync_hook fn, void *payload);
+/* How many syncs of the WAL have run (or the hook has been called). */
+uint64_t registry_sync_count(registry *reg);
 /* Drops the cached database pages no statement holds (all of them between
  * calls), so an idle driver does not keep its page cache. Later reads
  * fetch pages again from the OS. Returns 0 or -EIO. */
