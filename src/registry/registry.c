@@ -12,7 +12,6 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +21,7 @@
 
 #include "crashpoint.h"
 #include "log.h"
+#include "sys/syncgroup.h"
 
 #define SCHEMA_VERSION 2
 
@@ -171,16 +171,10 @@ struct registry {
 	pthread_mutex_t mu;
 	sqlite3_stmt *stmt[Q_MAX];
 
-	/* Group commit (see "durability" below). written counts commits in
-	 * the WAL, durable those an fdatasync has covered. */
+	/* Group commit of the WAL (see "durability" below). */
 	char *wal_path;
-	int wal_fd;
-	_Atomic uint64_t written;   /* bumped under mu after each commit */
-	pthread_mutex_t sync_mu;    /* guards durable, syncing, sync_error */
-	pthread_cond_t sync_cv;
-	uint64_t durable;
-	bool syncing;               /* a leader is in fdatasync */
-	_Atomic uint64_t syncs;     /* fdatasyncs done (tests, benchmarks) */
+	int wal_fd;                 /* only the sync leader touches it */
+	sys_syncgroup wal_sync;
 	registry_sync_hook sync_hook;
 	void *sync_hook_payload;
 };
@@ -414,6 +408,19 @@ static int lookup_locked(registry *reg, int which, const char *key, row_reader *
 	return row_get(reg, st, read, out, what);
 }
 
+/* A caller's fixed-size buffer for read_text. */
+struct text_buf {
+	char *buf;
+	size_t len;
+};
+
+static void read_text(sqlite3_stmt *st, void *out)
+{
+	struct text_buf *t = out;
+
+	copy_col(t->buf, t->len, st, 0);
+}
+
 static void read_int64(sqlite3_stmt *st, void *out)
 {
 	*(int64_t *)out = sqlite3_column_int64(st, 0);
@@ -524,14 +531,14 @@ static int seq_next(registry *reg, int64_t *ret)
  * the next one, if they committed after it began).
  */
 
-/* (Re)opens the WAL for syncing when it is not open or the file at its
- * path is another one (SQLite recreated it). */
+/* (Re)opens the WAL for syncing when it is not open or SQLite removed
+ * the file it is (SQLite never renames a WAL; it deletes it and makes a
+ * new one, e.g. when the journal mode changes). */
 static int wal_fd_fresh(registry *reg)
 {
-	struct stat a, b;
+	struct stat a;
 
-	if (reg->wal_fd >= 0 && fstat(reg->wal_fd, &a) == 0 && stat(reg->wal_path, &b) == 0 &&
-	    a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+	if (reg->wal_fd >= 0 && fstat(reg->wal_fd, &a) == 0 && a.st_nlink > 0)
 		return reg->wal_fd;
 	if (reg->wal_fd >= 0)
 		close(reg->wal_fd);
@@ -539,13 +546,12 @@ static int wal_fd_fresh(registry *reg)
 	return reg->wal_fd >= 0 ? reg->wal_fd : -errno;
 }
 
-/* One sync of everything committed so far. Runs without any lock held:
- * only the leader (syncing set) touches wal_fd. */
-static int sync_wal(registry *reg)
+/* One sync of everything committed so far (a syncgroup round). */
+static int sync_wal(void *payload)
 {
+	registry *reg = payload;
 	int fd, r = 0;
 
-	atomic_fetch_add(&reg->syncs, 1);
 	if (reg->sync_hook)
 		return reg->sync_hook(reg->sync_hook_payload);
 	fd = wal_fd_fresh(reg);
@@ -558,49 +564,20 @@ static int sync_wal(registry *reg)
 	return r;
 }
 
-/* Waits until commit number ticket is durable, leading a sync when none
- * runs. 0, or -EIO when the sync that covered it failed (the commit is in
- * the WAL, but the disk did not confirm it). */
-static int wait_durable(registry *reg, uint64_t ticket)
-{
-	int r = 0;
-
-	pthread_mutex_lock(&reg->sync_mu);
-	while (reg->durable < ticket) {
-		if (reg->syncing) {
-			pthread_cond_wait(&reg->sync_cv, &reg->sync_mu);
-			continue;
-		}
-		/* every commit numbered up to target is in the WAL already */
-		uint64_t target = atomic_load(&reg->written);
-		reg->syncing = true;
-		pthread_mutex_unlock(&reg->sync_mu);
-		r = sync_wal(reg);
-		pthread_mutex_lock(&reg->sync_mu);
-		reg->syncing = false;
-		if (r == 0 && target > reg->durable)
-			reg->durable = target;
-		pthread_cond_broadcast(&reg->sync_cv);
-		if (r < 0)
-			break;
-	}
-	pthread_mutex_unlock(&reg->sync_mu);
-	return r < 0 ? -EIO : 0;
-}
-
-/* Under mu, after a mutation: its commit number when it changed rows
- * (committed or not: a rolled-back change costs one spare sync at most),
- * else 0. */
+/* Under mu, after a mutation: its ticket when it changed rows (committed
+ * or not: a rolled-back change costs one spare sync at most), else 0. */
 static uint64_t commit_ticket(registry *reg, int64_t changes_before)
 {
 	if (sqlite3_total_changes64(reg->db) == changes_before)
 		return 0;
-	return atomic_fetch_add(&reg->written, 1) + 1;
+	return sys_syncgroup_ticket(&reg->wal_sync);
 }
 
-/* After a mutation, outside mu: durable before the caller goes on. The
- * crash point registry.before_sync:<what> dies between the commit and its
- * sync, where a reply sent early would be a lie to a power loss. */
+/* After a mutation, outside mu: durable before the caller goes on, or
+ * -EIO when the sync failed (the commit is in the WAL, but the disk did
+ * not confirm it). The crash point registry.before_sync:<what> dies
+ * between the commit and its sync, where a reply sent early would be a
+ * lie to a power loss. */
 static int finish_durable(registry *reg, const char *what, uint64_t ticket, int r)
 {
 	int s;
@@ -608,21 +585,20 @@ static int finish_durable(registry *reg, const char *what, uint64_t ticket, int 
 	if (!ticket)
 		return r;
 	dv_crashpoint_at("registry.before_sync", what);
-	s = wait_durable(reg, ticket);
+	s = sys_syncgroup_wait(&reg->wal_sync, ticket, sync_wal, reg) < 0 ? -EIO : 0;
 	return r < 0 ? r : s;
 }
 
 void registry_set_sync_hook(registry *reg, registry_sync_hook fn, void *payload)
 {
-	pthread_mutex_lock(&reg->sync_mu);
+	/* taken by the next round; tests set it while nothing syncs */
 	reg->sync_hook = fn;
 	reg->sync_hook_payload = payload;
-	pthread_mutex_unlock(&reg->sync_mu);
 }
 
 uint64_t registry_sync_count(registry *reg)
 {
-	return atomic_load(&reg->syncs);
+	return sys_syncgroup_rounds(&reg->wal_sync);
 }
 
 /* ------------------------------------------------------------------ */
@@ -679,7 +655,7 @@ static int migrate(sqlite3 *db, dv_status *err)
 static int sync_at_open(registry *reg, const char *path)
 {
 	char *dir = strdup(path), *slash;
-	int fd, r = sync_wal(reg);
+	int fd, r = sys_syncgroup_sync(&reg->wal_sync, sync_wal, reg);
 
 	if (!dir)
 		return -ENOMEM;
@@ -704,8 +680,7 @@ int registry_open(registry **ret, const char *path, dv_status *err)
 	if (!reg)
 		return -ENOMEM;
 	pthread_mutex_init(&reg->mu, NULL);
-	pthread_mutex_init(&reg->sync_mu, NULL);
-	pthread_cond_init(&reg->sync_cv, NULL);
+	sys_syncgroup_init(&reg->wal_sync);
 	reg->wal_fd = -1;
 	if (asprintf(&reg->wal_path, "%s-wal", path) < 0) {
 		reg->wal_path = NULL;
@@ -766,8 +741,7 @@ void registry_close(registry *reg)
 	if (reg->wal_fd >= 0)
 		close(reg->wal_fd);
 	free(reg->wal_path);
-	pthread_cond_destroy(&reg->sync_cv);
-	pthread_mutex_destroy(&reg->sync_mu);
+	sys_syncgroup_destroy(&reg->wal_sync);
 	pthread_mutex_destroy(&reg->mu);
 	free(reg);
 }
@@ -776,6 +750,18 @@ void registry_close(registry *reg)
 	({                                                                      \
 		pthread_mutex_lock(&(reg)->mu);                                 \
 		int _r = (expr);                                                \
+		pthread_mutex_unlock(&(reg)->mu);                               \
+		_r;                                                             \
+	})
+
+/* LOCKED for a call that writes and does not wait for the sync: the next
+ * sync covers it (registry_volume_delete_intent; see the header). */
+#define MUTATED_UNSYNCED(reg, expr)                                             \
+	({                                                                      \
+		pthread_mutex_lock(&(reg)->mu);                                 \
+		int64_t _before = sqlite3_total_changes64((reg)->db);           \
+		int _r = (expr);                                                \
+		commit_ticket((reg), _before);                                  \
 		pthread_mutex_unlock(&(reg)->mu);                               \
 		_r;                                                             \
 	})
@@ -918,10 +904,59 @@ static int set_state_op_locked(registry *reg, int which, const char *id, reg_sta
 	return txn_end(reg, r);
 }
 
-int registry_volume_delete_intent(registry *reg, const char *id, int64_t *ret_op)
+void reg_delete_check_clear(reg_delete_check *c)
 {
-	return MUTATED(reg, "volume_delete_intent", set_state_op_locked(reg, Q_VOL_SET_STATE, id, REG_STATE_DELETING,
-					       "delete_volume", "", NULL, ret_op));
+	if (!c)
+		return;
+	free(c->staging_path);
+	c->staging_path = NULL;
+}
+
+static void read_stage(sqlite3_stmt *st, void *out);
+
+/* The checks of a deletion and its intent, in one transaction (see the
+ * header): one round trip instead of a read per check. */
+static int delete_intent_locked(registry *reg, const char *id, reg_delete_check *chk,
+				int64_t *ret_op)
+{
+	struct text_buf node = { chk->node, sizeof(chk->node) };
+	reg_stage rs = { 0 };
+	int64_t nsnaps = 0;
+	int r = txn_begin(reg);
+
+	if (r < 0)
+		return r;
+	chk->node[0] = 0;
+	r = scalar_locked(reg, Q_SNAP_COUNT_SRC, id, &nsnaps, "count");
+	chk->snapshots = r == 0 ? (size_t)nsnaps : 0;
+	if (r == 0) {
+		sqlite3_stmt *st = q(reg, Q_PUB_NODES);
+		bind_text(st, 1, id);
+		r = row_get(reg, st, read_text, &node, "publication lookup");
+		r = r == 0 ? -EBUSY : r == -ENOENT ? 0 : r;
+	}
+	if (r == 0) {
+		r = lookup_locked(reg, Q_STAGE_GET, id, read_stage, &rs, "stage lookup");
+		if (r == 0) {
+			chk->staging_path = rs.staging_path;
+			rs.staging_path = NULL;
+			reg_stage_clear(&rs);
+			r = -EBUSY;
+		} else if (r == -ENOENT) {
+			r = 0;
+		}
+	}
+	if (r == 0)
+		r = update_int_locked(reg, Q_VOL_SET_STATE, id, REG_STATE_DELETING, "state update");
+	if (r == 0)
+		r = op_insert(reg, "delete_volume", id, "", NULL, ret_op);
+	return txn_end(reg, r);
+}
+
+int registry_volume_delete_intent(registry *reg, const char *id, reg_delete_check *chk,
+				  int64_t *ret_op)
+{
+	return MUTATED_UNSYNCED(reg, delete_intent_locked(reg, id, chk, ret_op));
 }
 
 static int expand_intent_locked(registry *reg, const char *id, uint64_t new_capacity,
@@ -1445,18 +1480,6 @@ int registry_node_publish_count(registry *reg, const char *volume_id, size_t *re
 	return LOCKED(reg, count_locked(reg, Q_NPUB_COUNT, volume_id, ret));
 }
 
-/* A caller's fixed-size buffer for read_text. */
-struct text_buf {
-	char *buf;
-	size_t len;
-};
-
-static void read_text(sqlite3_stmt *st, void *out)
-{
-	struct text_buf *t = out;
-
-	copy_col(t->buf, t->len, st, 0);
-}
 
 int registry_node_publish_find(registry *reg, const char *target, char *ret_volume_id, size_t len)
 {
