@@ -26,6 +26,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "arena.h"
@@ -168,6 +169,40 @@ static int ensure_file(const char *path)
 	}
 	close(fd);
 	return 0;
+}
+
+/* How long an unmount that finds its mount busy keeps trying (within the
+ * call's deadline): a busy mount is most often a moment's, not a pod's. */
+#define UMOUNT_PATIENCE_NS (5LL * 1000 * 1000 * 1000)
+
+/*
+ * sys_umount, retried while the mount is busy for a moment: a racing call
+ * of the driver's own (NodeGetVolumeStats statvfs()ing the path, a publish
+ * stat()ing it) or a scan by another tool holds a reference for
+ * microseconds, and the kubelet should not see UNAVAILABLE for that. A
+ * mount still busy after UMOUNT_PATIENCE_NS, or when the call's deadline
+ * comes near, is truly in use (a pod's process): -EBUSY, and the caller
+ * answers UNAVAILABLE, which CSI leaves the CO to retry.
+ */
+static int umount_patiently(rpc_call *call, const char *path)
+{
+	int64_t start = dv_now_ns(), end = start + UMOUNT_PATIENCE_NS;
+	int64_t deadline = call ? rpc_call_deadline(call) : INT64_MAX;
+	int64_t wait = 2 * 1000 * 1000;
+	int r;
+
+	if (deadline != INT64_MAX && deadline - 200 * 1000 * 1000 < end)
+		end = deadline - 200 * 1000 * 1000; /* leave time to answer */
+	for (;;) {
+		r = sys_umount(path);
+		if (r != -EBUSY || dv_now_ns() + wait > end)
+			return r;
+		if (call ? rpc_call_sleep(call, wait) < 0
+			 : nanosleep(&(struct timespec){ 0, wait }, NULL) < 0)
+			return r;
+		if (wait < 100 * 1000 * 1000)
+			wait *= 2;
+	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -794,7 +829,7 @@ static int do_unstage(csi_driver *drv, rpc_call *call, const char *volume_id, co
 				reg_stage_clear(&rs);
 				return -EBUSY;
 			}
-			r = sys_umount(rs.staging_path);
+			r = umount_patiently(call, rs.staging_path);
 			if (r == -EBUSY) {
 				rpc_call_fail(call, DV_UNAVAILABLE,
 					      "staging path %s is busy; retry when nothing uses it",
@@ -1021,7 +1056,7 @@ static int do_unpublish(csi_driver *drv, rpc_call *call, const char *volume_id, 
 			reg_volume_clear(&nv.v);
 			return -EBUSY;
 		}
-		r = sys_umount(target);
+		r = umount_patiently(call, target);
 		if (r == -EBUSY) {
 			rpc_call_fail(call, DV_UNAVAILABLE, "%s is busy; retry when nothing uses it",
 				      target);
