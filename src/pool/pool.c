@@ -43,8 +43,9 @@ int pool_open_subdir(int dir_fd, const char *name, int *ret_fd)
 	return 0;
 }
 
-static int fsync_fd(void *payload)
+static int fsync_fd(void *payload, uint64_t *covered)
 {
+	(void)covered;
 	return fsync(*(const int *)payload) < 0 ? -errno : 0;
 }
 
@@ -54,7 +55,7 @@ int pool_sync_dir(pool *p, int dir_fd)
 		return sys_syncgroup_sync(&p->volumes_sync, fsync_fd, &p->volumes_fd);
 	if (dir_fd == p->snapshots_fd)
 		return sys_syncgroup_sync(&p->snapshots_sync, fsync_fd, &p->snapshots_fd);
-	return fsync_fd(&dir_fd);
+	return fsync_fd(&dir_fd, NULL);
 }
 
 /* Depth-first removal of the tree at name in dir_fd. Symlinks are removed,

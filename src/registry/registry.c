@@ -90,7 +90,7 @@ static const char *const MIGRATIONS[] = {
 };
 
 enum {
-	Q_BEGIN, Q_COMMIT, Q_ROLLBACK,
+	Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO,
 	Q_VOL_GET, Q_VOL_GET_NAME, Q_VOL_INSERT, Q_VOL_SET_READY, Q_VOL_DELETE, Q_VOL_SET_STATE,
 	Q_VOL_SET_CAPACITY, Q_VOL_SET_FORMATTED, Q_VOL_SET_PARAMS, Q_VOL_LIST, Q_VOL_POOL_SUM,
 	Q_SEQ_NEXT, Q_SEQ_GET,
@@ -111,6 +111,9 @@ static const char *const SQL[Q_MAX] = {
 	[Q_BEGIN] = "BEGIN IMMEDIATE",
 	[Q_COMMIT] = "COMMIT",
 	[Q_ROLLBACK] = "ROLLBACK",
+	[Q_SAVEPOINT] = "SAVEPOINT w",
+	[Q_RELEASE] = "RELEASE w",
+	[Q_ROLLBACK_TO] = "ROLLBACK TO w",
 	[Q_VOL_GET] = "SELECT " VOL_COLS " FROM volumes WHERE id = ?1",
 	[Q_VOL_GET_NAME] = "SELECT " VOL_COLS " FROM volumes WHERE name = ?1",
 	[Q_VOL_INSERT] = "INSERT INTO volumes(" VOL_COLS ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, "
@@ -175,6 +178,8 @@ struct registry {
 	char *wal_path;
 	int wal_fd;                 /* only the sync leader touches it */
 	sys_syncgroup wal_sync;
+	bool batch_open;            /* a write transaction is open (under mu) */
+	uint64_t committed;         /* tickets up to this one are committed */
 	registry_sync_hook sync_hook;
 	void *sync_hook_payload;
 };
@@ -296,20 +301,25 @@ static int exec_by_key_locked(registry *reg, int which, const char *k1, const ch
 	return exec_done(reg, st, what);
 }
 
+/* One call's steps, all or none: a savepoint inside the batch (the
+ * transaction that concurrent writers share; see "durability"). */
 static int txn_begin(registry *reg)
 {
-	return exec_done(reg, q(reg, Q_BEGIN), "begin");
+	return exec_done(reg, q(reg, Q_SAVEPOINT), "savepoint");
 }
 
 static int txn_end(registry *reg, int r)
 {
 	if (r < 0) {
-		exec_done(reg, q(reg, Q_ROLLBACK), "rollback");
+		exec_done(reg, q(reg, Q_ROLLBACK_TO), "rollback");
+		exec_done(reg, q(reg, Q_RELEASE), "release");
 		return r;
 	}
-	r = exec_done(reg, q(reg, Q_COMMIT), "commit");
-	if (r < 0)
-		exec_done(reg, q(reg, Q_ROLLBACK), "rollback");
+	r = exec_done(reg, q(reg, Q_RELEASE), "release");
+	if (r < 0) {
+		exec_done(reg, q(reg, Q_ROLLBACK_TO), "rollback");
+		exec_done(reg, q(reg, Q_RELEASE), "release");
+	}
 	return r;
 }
 
@@ -523,12 +533,21 @@ static int seq_next(registry *reg, int64_t *ret)
  * SQLite runs with synchronous=NORMAL: a COMMIT writes its frames to the
  * WAL without syncing it (a checkpoint still syncs the WAL before copying
  * it and the database after). That survives kill -9 but not a power loss.
- * Every mutating call therefore waits, after its COMMIT and outside the
- * registry's mutex, until an fdatasync of the WAL that started after the
- * commit has finished: synchronous=FULL's guarantee, but one fdatasync
- * serves every commit that reached the WAL before it began. The first
- * waiter to find no sync running leads one; the others wait for it (or for
- * the next one, if they committed after it began).
+ *
+ * Concurrent writers share one transaction and one fdatasync. A writing
+ * call opens the batch (BEGIN IMMEDIATE) unless one is open, runs its steps
+ * in a savepoint of it (all or none, as its own transaction would), takes
+ * a ticket and leaves the mutex; then it waits (sys/syncgroup.h) for a sync
+ * round that began after its ticket. The round's leader COMMITs the batch
+ * under the mutex, then fdatasyncs the WAL without it: every writer whose
+ * steps were in the batch is committed and durable at once, and replies
+ * after that. A lone writer leads the round itself at once, so it pays one
+ * commit and one sync, as with synchronous=FULL.
+ *
+ * Reads run on the same connection and see the batch (as they would see a
+ * committed but not yet synced change otherwise); what a caller acts on
+ * is committed first (every write waits for its round, and the one that
+ * does not wait, MUTATED_UNSYNCED, commits the batch before it returns).
  */
 
 /* (Re)opens the WAL for syncing when it is not open or SQLite removed
@@ -546,12 +565,87 @@ static int wal_fd_fresh(registry *reg)
 	return reg->wal_fd >= 0 ? reg->wal_fd : -errno;
 }
 
-/* One sync of everything committed so far (a syncgroup round). */
-static int sync_wal(void *payload)
+/* Under mu: the batch becomes one commit. 0, or the error of a COMMIT
+ * that failed: then the batch is rolled back, and every ticket in it is
+ * failed (their writers must not answer OK). *upto: the last ticket the
+ * commit covers. */
+static int batch_commit(registry *reg, uint64_t *upto)
+{
+	int r = 0;
+
+	*upto = atomic_load(&reg->wal_sync.written);
+	if (!reg->batch_open)
+		return 0;
+	reg->batch_open = false;
+	r = exec_done(reg, q(reg, Q_COMMIT), "commit");
+	reg->committed = *upto; /* settled either way */
+	if (r < 0) {
+		exec_done(reg, q(reg, Q_ROLLBACK), "rollback");
+		sys_syncgroup_fail(&reg->wal_sync, *upto, r);
+		return r;
+	}
+	return 0;
+}
+
+/* Under mu, before a writer's steps: the batch is open. */
+static int batch_join(registry *reg)
+{
+	int r;
+
+	if (reg->batch_open)
+		return 0;
+	r = exec_done(reg, q(reg, Q_BEGIN), "begin");
+	if (r == 0)
+		reg->batch_open = true;
+	return r;
+}
+
+/* Under mu, after a writer that changed nothing: a batch that holds no
+ * other writer's steps is closed now (nobody would commit it, and an open
+ * write transaction keeps others' writers and checkpoints waiting). */
+static void batch_close_idle(registry *reg)
+{
+	uint64_t upto;
+
+	if (reg->batch_open && reg->committed == atomic_load(&reg->wal_sync.written))
+		batch_commit(reg, &upto);
+}
+
+/* Under mu, after a writer's steps: its ticket when they changed rows
+ * (else 0). SQLite rolls a whole transaction back on some errors (disk
+ * full, I/O): then every uncommitted ticket is failed, and so is this
+ * call (*r). */
+static uint64_t batch_ticket(registry *reg, int64_t changes_before, int *r)
+{
+	if (reg->batch_open && sqlite3_get_autocommit(reg->db)) {
+		reg->batch_open = false;
+		log_error("registry: the shared transaction was rolled back");
+		reg->committed = atomic_load(&reg->wal_sync.written);
+		sys_syncgroup_fail(&reg->wal_sync, reg->committed, -EIO);
+		if (*r == 0)
+			*r = -EIO;
+		return 0;
+	}
+	if (sqlite3_total_changes64(reg->db) == changes_before)
+		return 0;
+	return sys_syncgroup_ticket(&reg->wal_sync);
+}
+
+/* A sync round: commit the batch (under mu), then fdatasync the WAL
+ * (without it). *covered becomes every ticket the commit took in. */
+static int sync_wal(void *payload, uint64_t *covered)
 {
 	registry *reg = payload;
+	uint64_t upto;
 	int fd, r = 0;
 
+	pthread_mutex_lock(&reg->mu);
+	r = batch_commit(reg, &upto);
+	pthread_mutex_unlock(&reg->mu);
+	if (upto > *covered)
+		*covered = upto;
+	if (r < 0)
+		return r;
 	if (reg->sync_hook)
 		return reg->sync_hook(reg->sync_hook_payload);
 	fd = wal_fd_fresh(reg);
@@ -562,15 +656,6 @@ static int sync_wal(void *payload)
 	if (r < 0)
 		log_error("registry: syncing %s: %s", reg->wal_path, strerror(-r));
 	return r;
-}
-
-/* Under mu, after a mutation: its ticket when it changed rows (committed
- * or not: a rolled-back change costs one spare sync at most), else 0. */
-static uint64_t commit_ticket(registry *reg, int64_t changes_before)
-{
-	if (sqlite3_total_changes64(reg->db) == changes_before)
-		return 0;
-	return sys_syncgroup_ticket(&reg->wal_sync);
 }
 
 /* After a mutation, outside mu: durable before the caller goes on, or
@@ -700,7 +785,7 @@ int registry_open(registry **ret, const char *path, dv_status *err)
 	 * survive a power loss too (see "durability"). */
 	if (sqlite3_exec(reg->db,
 			 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-1024; "
-			 "PRAGMA foreign_keys=ON; PRAGMA secure_delete=OFF;",
+			 "PRAGMA foreign_keys=ON; PRAGMA secure_delete=OFF; PRAGMA temp_store=MEMORY;",
 			 NULL, NULL, &msg) != SQLITE_OK) {
 		dv_status_set(err, DV_UNAVAILABLE, "registry %s: %s", path, msg ? msg : "pragma failed");
 		sqlite3_free(msg);
@@ -734,6 +819,10 @@ void registry_close(registry *reg)
 {
 	if (!reg)
 		return;
+	if (reg->batch_open) {
+		uint64_t upto;
+		batch_commit(reg, &upto); /* nobody waits for it any more */
+	}
 	for (int i = 0; i < Q_MAX; i++)
 		sqlite3_finalize(reg->stmt[i]);
 	if (reg->db)
@@ -754,28 +843,44 @@ void registry_close(registry *reg)
 		_r;                                                             \
 	})
 
-/* LOCKED for a call that writes and does not wait for the sync: the next
- * sync covers it (registry_volume_delete_intent; see the header). */
-#define MUTATED_UNSYNCED(reg, expr)                                             \
-	({                                                                      \
-		pthread_mutex_lock(&(reg)->mu);                                 \
-		int64_t _before = sqlite3_total_changes64((reg)->db);           \
-		int _r = (expr);                                                \
-		commit_ticket((reg), _before);                                  \
-		pthread_mutex_unlock(&(reg)->mu);                               \
-		_r;                                                             \
-	})
-
-/* LOCKED for a call that writes: returns once what it committed is
- * durable (finish_durable); what names it for the crash point. */
+/* LOCKED for a call that writes: its steps (expr) join the batch, and it
+ * returns once they are committed and durable (finish_durable); what
+ * names it for the crash point. */
 #define MUTATED(reg, what, expr)                                                \
 	({                                                                      \
+		uint64_t _t = 0;                                                \
 		pthread_mutex_lock(&(reg)->mu);                                 \
-		int64_t _before = sqlite3_total_changes64((reg)->db);           \
-		int _r = (expr);                                                \
-		uint64_t _t = commit_ticket((reg), _before);                    \
+		int _r = batch_join(reg);                                       \
+		if (_r == 0) {                                                  \
+			int64_t _before = sqlite3_total_changes64((reg)->db);   \
+			_r = (expr);                                            \
+			_t = batch_ticket((reg), _before, &_r);                 \
+			if (!_t)                                                \
+				batch_close_idle(reg);                          \
+		}                                                               \
 		pthread_mutex_unlock(&(reg)->mu);                               \
 		finish_durable((reg), (what), _t, _r);                          \
+	})
+
+/* MUTATED for a call that does not wait for the sync: the batch is
+ * committed before it returns (what the caller does next may depend on
+ * it surviving kill -9), and the next round syncs it
+ * (registry_volume_delete_intent; see the header). */
+#define MUTATED_UNSYNCED(reg, expr)                                             \
+	({                                                                      \
+		uint64_t _upto;                                                 \
+		pthread_mutex_lock(&(reg)->mu);                                 \
+		int _r = batch_join(reg);                                       \
+		if (_r == 0) {                                                  \
+			int64_t _before = sqlite3_total_changes64((reg)->db);   \
+			_r = (expr);                                            \
+			batch_ticket((reg), _before, &_r);                      \
+			int _c = batch_commit((reg), &_upto);                   \
+			if (_r == 0)                                            \
+				_r = _c;                                        \
+		}                                                               \
+		pthread_mutex_unlock(&(reg)->mu);                               \
+		_r;                                                             \
 	})
 
 int registry_ping(registry *reg)

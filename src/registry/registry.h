@@ -8,13 +8,13 @@
  * journal entry. A crash between the two leaves the journal entry, and
  * store recovery finishes or undoes it.
  *
- * Durability: every call that writes returns only once what it committed
- * is on disk (an fdatasync of the WAL that began after its commit), so a
- * caller that answers OK after it never answers OK for something a power
- * loss can take back. Concurrent writers share one fdatasync (group
- * commit): SQLite runs with synchronous=NORMAL and the registry syncs the
- * WAL itself, outside its mutex, once for every commit that reached the
- * WAL before the sync began. Reads never wait for a sync.
+ * Durability: every call that writes returns only once what it wrote is
+ * committed and on disk (an fdatasync of the WAL that began after it), so
+ * a caller that answers OK after it never answers OK for something a
+ * power loss can take back. Concurrent writers share one transaction and
+ * one fdatasync (group commit; registry.c, "durability"): each runs its
+ * steps in a savepoint of the shared transaction, and one leader commits
+ * and syncs for all. Reads never wait for a sync.
  *
  * Thread safety: every function takes the registry's mutex.
  * Return values: 0 on success, -ENOENT when a record is missing, -EEXIST

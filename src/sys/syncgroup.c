@@ -53,7 +53,7 @@ int sys_syncgroup_wait(sys_syncgroup *g, uint64_t ticket, sys_sync_fn sync, void
 		g->syncing = true;
 		pthread_mutex_unlock(&g->mu);
 		atomic_fetch_add(&g->syncs, 1);
-		r = sync(payload);
+		r = sync(payload, &target);
 		pthread_mutex_lock(&g->mu);
 		g->syncing = false;
 		if (r == 0 && target > g->durable)
@@ -66,6 +66,17 @@ int sys_syncgroup_wait(sys_syncgroup *g, uint64_t ticket, sys_sync_fn sync, void
 	}
 	pthread_mutex_unlock(&g->mu);
 	return r;
+}
+
+void sys_syncgroup_fail(sys_syncgroup *g, uint64_t upto, int err)
+{
+	pthread_mutex_lock(&g->mu);
+	if (upto > g->failed) {
+		g->failed = upto;
+		g->error = err;
+	}
+	pthread_cond_broadcast(&g->cv);
+	pthread_mutex_unlock(&g->mu);
 }
 
 int sys_syncgroup_sync(sys_syncgroup *g, sys_sync_fn sync, void *payload)

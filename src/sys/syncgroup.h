@@ -34,8 +34,10 @@ typedef struct {
 	_Atomic uint64_t syncs;   /* sync rounds run (tests, benchmarks) */
 } sys_syncgroup;
 
-/* The sync a leader runs: 0 or -errno. */
-typedef int (*sys_sync_fn)(void *payload);
+/* The sync a leader runs: 0 or -errno. *covered holds the last ticket
+ * the round covers (every ticket handed out when the round began); a sync
+ * that makes later changes durable too may raise it (never lower it). */
+typedef int (*sys_sync_fn)(void *payload, uint64_t *covered);
 
 void sys_syncgroup_init(sys_syncgroup *g);
 void sys_syncgroup_destroy(sys_syncgroup *g);
@@ -50,6 +52,11 @@ int sys_syncgroup_wait(sys_syncgroup *g, uint64_t ticket, sys_sync_fn sync, void
 
 /* ticket + wait: the change just written is durable on return. */
 int sys_syncgroup_sync(sys_syncgroup *g, sys_sync_fn sync, void *payload);
+
+/* Marks every ticket up to upto failed with err (-errno): their changes
+ * were lost before any sync (a rolled-back batch). Their waiters, and
+ * waiters to come, get err. */
+void sys_syncgroup_fail(sys_syncgroup *g, uint64_t upto, int err);
 
 /* Sync rounds run so far. */
 uint64_t sys_syncgroup_rounds(sys_syncgroup *g);
