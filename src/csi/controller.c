@@ -495,6 +495,17 @@ static bool source_exists(csi_driver *drv, reg_source_kind sk, const char *sid)
 	return ok;
 }
 
+/* Whether a volume with this request name exists (in any state). */
+static bool name_exists(csi_driver *drv, const char *name)
+{
+	reg_volume v;
+
+	if (registry_volume_get_by_name(store_registry(drv->store), name, &v) < 0)
+		return false;
+	reg_volume_clear(&v);
+	return true;
+}
+
 static void create_volume(rpc_call *call, const ProtobufCMessage *reqm, void *payload)
 {
 	const Csi__V1__CreateVolumeRequest *req = (const void *)reqm;
@@ -538,8 +549,10 @@ static void create_volume(rpc_call *call, const ProtobufCMessage *reqm, void *pa
 		}
 		/* Before any format check of another field: a source that
 		 * does not exist is NOT_FOUND whatever else the request says
-		 * (the store checks again under its locks). */
-		if (!source_exists(drv, sk, sid)) {
+		 * (the store checks again under its locks). Unless the name
+		 * exists: a retry of a create whose source was deleted since
+		 * must still find its volume (the store answers it). */
+		if (!source_exists(drv, sk, sid) && !name_exists(drv, req->name)) {
 			rpc_call_fail(call, DV_NOT_FOUND, "%s %s does not exist",
 				      sk == REG_SOURCE_SNAPSHOT ? "snapshot" : "volume", sid);
 			goto done;

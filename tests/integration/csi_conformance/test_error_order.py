@@ -269,3 +269,23 @@ def test_modify_unknown_volume_with_unknown_key_is_not_found(mv):
     """The volume's existence first; the key's validity after."""
     mv.expect(NOT_FOUND, "ControllerModifyVolume", volume_id=mv.deleted_volume_id(),
               mutable_parameters={"no-such-mutable-parameter": "1"})
+
+
+def test_create_retry_after_its_source_was_deleted_finds_the_volume(endpoint):
+    """The existence check of a content source must not break idempotency:
+    a CreateVolume retried (its reply lost) after the snapshot it was made
+    from was deleted answers OK with the volume it made, not NOT_FOUND (the
+    provisioner would give up on the PVC and leak the volume)."""
+    endpoint.require("CREATE_DELETE_VOLUME", "CREATE_DELETE_SNAPSHOT")
+    src = endpoint.create_volume()
+    snap = endpoint.create_snapshot(src.volume_id)
+    name = unique("vol")
+    req = endpoint.request("CreateVolume", name=name,
+                           volume_capabilities=[endpoint.mount_cap()],
+                           volume_content_source=endpoint.snapshot_source(snap.snapshot_id))
+    first = endpoint.call("CreateVolume", req).volume
+    code, details, _ = endpoint.try_call("DeleteSnapshot", snapshot_id=snap.snapshot_id)
+    if code != OK:
+        pytest.skip(f"the snapshot of a restored volume cannot be deleted here ({code.name})")
+    again = endpoint.call("CreateVolume", req).volume
+    assert again.volume_id == first.volume_id
