@@ -22,19 +22,29 @@ import tempfile
 import time
 
 
-def spin(deadline):
+def child(parent):
+    """In a hog: SIGTERM ends it (the parent's handler is not its own),
+    and so does the parent's end."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    return lambda: os.getppid() == parent
+
+
+def spin(deadline, parent):
+    alive = child(parent)
     x = 0
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and alive():
         for _ in range(100000):
             x = (x * 1103515245 + 12345) & 0xFFFFFFFF
 
 
-def write(deadline, path, mib):
+def write(deadline, path, mib, parent):
+    alive = child(parent)
     chunk = os.urandom(1 << 20)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
     try:
         i = 0
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and alive():
             os.pwrite(fd, chunk, (i % mib) << 20)
             os.fsync(fd)
             i += 1
@@ -52,11 +62,11 @@ def main():
     args = ap.parse_args()
     deadline = time.monotonic() + args.seconds
     scratch = tempfile.mkdtemp(prefix="dvt-load-", dir=args.dir or "/tmp")
-    parent = os.getppid()
-    procs = [multiprocessing.Process(target=spin, args=(deadline,), daemon=True)
+    parent, me = os.getppid(), os.getpid()
+    procs = [multiprocessing.Process(target=spin, args=(deadline, me), daemon=True)
              for _ in range(args.cpu)]
-    procs.append(multiprocessing.Process(target=write, daemon=True,
-                                         args=(deadline, os.path.join(scratch, "hog"), args.mib)))
+    procs.append(multiprocessing.Process(
+        target=write, daemon=True, args=(deadline, os.path.join(scratch, "hog"), args.mib, me)))
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     signal.signal(signal.SIGINT, lambda *_: stop.append(1))
@@ -72,6 +82,9 @@ def main():
             p.terminate()
         for p in procs:
             p.join(5)
+            if p.is_alive():
+                p.kill()
+                p.join(5)
         shutil.rmtree(scratch, ignore_errors=True)
 
 
