@@ -8,7 +8,8 @@ PYTHON     := /usr/bin/python3
 PYTEST     := $(PYTHON) -m pytest -q -p no:cacheprovider
 RUN_DIR    := $(CURDIR)/run
 
-.PHONY: all deps build build-asan build-fuzz run test test-unit test-integration test-asan \
+.PHONY: all deps build build-asan build-fuzz run test test-twice test-load test-unit \
+	test-integration test-asan \
 	fuzz fuzz-replay bench clean
 
 FUZZ_BUILD   ?= build-fuzz
@@ -43,6 +44,17 @@ run: build
 
 test: build
 	@$(MAKE) --no-print-directory test-unit test-integration BUILD=$(BUILD)
+
+# The flakiness checks (docs/testing.md): the whole suite twice in a row,
+# and once while tests/integration/loadgen.py hogs the CPUs and the disk
+# (started and stopped by the harness, at most LOAD_SECONDS).
+LOAD_SECONDS ?= 1200
+test-twice: build
+	@$(MAKE) --no-print-directory test-unit test-integration BUILD=$(BUILD)
+	@$(MAKE) --no-print-directory test-unit test-integration BUILD=$(BUILD)
+
+test-load: build
+	DYNVOL_TEST_LOAD=$(LOAD_SECONDS) $(MAKE) --no-print-directory test-integration BUILD=$(BUILD)
 
 test-unit:
 	meson test -C $(BUILD) --print-errorlogs --suite unit

@@ -9,6 +9,7 @@ the driver's RSS idle and with 10,000 volumes (at the end of the load and
   bench/controller.py [--build build] [--duration 3s] [--volumes 10000]
                       [--counts 100,1000,2500,5000,10000] [--json FILE]
   bench/controller.py --endpoint EP --pool P [--pool P2] [--pid PID] ...
+                      [--go-client BIN | --no-go]
 
 By default it starts its own driver with a dir pool and an image pool in a
 temporary directory on the file system of /tmp. With --endpoint it measures
@@ -19,8 +20,15 @@ parameter pool=P with --pool (--pool '' sends no pool parameter), and
 start are deleted at the end (every volume that appeared during the run;
 --keep-volumes to leave them).
 
-Prints a table and the ratios against the targets (2 cores: >= 1,000
-pairs/s on the image pool at concurrency 16; a page of 500 in < 20 ms;
+The pairs at concurrency 16 are driven a second time from grpc-go (the
+interop client's -ctl-bench mode, tests/interop/go/ctlbench.go, built with
+tests/interop/go/build.sh unless --go-client names a binary; --no-go skips
+it), since the Kubernetes sidecars are grpc-go clients: the `go_pairs`
+rows, 1 MiB volumes, one ClientConn, like the external-provisioner.
+
+Prints a table and the ratios against the targets (2 cores: >= 10,000
+pairs/s on the dir pool and >= 5,000 on the image pool at concurrency 16,
+issue 11; a page of 500 in < 20 ms;
 per-pair cost at 10,000 volumes within 1.2x of the cost at 100; RSS with
 10,000 volumes < 8 MB). Progress goes to stderr.
 """
@@ -40,8 +48,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_COUNTS = (100, 1000, 2500, 5000, 10000)
 GROWTH_CONCURRENCY = 16
 FILL_CHUNK = 1000
-TARGETS = {"img_pairs_per_sec@16": 1000, "list_p99_us": 20000, "cost_ratio": 1.2,
-           "rss_kb_with_volumes": 8192}
+TARGETS = {"dir_pairs_per_sec@16": 10000, "img_pairs_per_sec@16": 5000, "list_p99_us": 20000,
+           "cost_ratio": 1.2, "rss_kb_with_volumes": 8192}
+GO_BUILD = os.path.join(ROOT, "tests", "interop", "go", "build.sh")
 T0 = time.time()
 
 
@@ -100,6 +109,32 @@ def delete_ids(ctl, endpoint, ids):
     return failed
 
 
+def go_client(args, tmp):
+    """The grpc-go interop client: --go-client, or built into tmp; (path,
+    None) or (None, why not)."""
+    if args.no_go:
+        return None, "--no-go"
+    if args.go_client:
+        return args.go_client, None
+    out = os.path.join(tmp, "interop-go")
+    env = dict(os.environ)
+    env.setdefault("DYNVOL_GOCACHE", os.path.join(tmp, "gocache"))
+    r = subprocess.run([GO_BUILD, out], capture_output=True, text=True, env=env, check=False)
+    if r.returncode != 0:
+        return None, "building the grpc-go client failed: " + (r.stderr.strip()[-300:] or "?")
+    return out, None
+
+
+def go_pairs(client, endpoint, pool, conc, duration):
+    """CreateVolume+DeleteVolume pairs from grpc-go, parsed."""
+    out = subprocess.run([client, "-ctl-bench", "-endpoint", endpoint, "-pool", pool,
+                          "-c", str(conc), "-d", duration], capture_output=True, text=True,
+                         check=False)
+    if out.returncode not in (0, 1) or not out.stdout.strip():
+        raise SystemExit(f"grpc-go create-delete failed: {out.stderr.strip()}")
+    return json.loads(out.stdout)
+
+
 def counts_for(args):
     if args.counts:
         counts = sorted({int(x) for x in args.counts.split(",") if x.strip()})
@@ -130,6 +165,8 @@ def main():
                     help="with --endpoint: do not delete the volumes the run made")
     ap.add_argument("--settle", type=float, default=1.5,
                     help="idle seconds before the settled RSS readings (default 1.5)")
+    ap.add_argument("--go-client", help="a built grpc-go interop client (default: build one)")
+    ap.add_argument("--no-go", action="store_true", help="skip the grpc-go create+delete rows")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
     build = os.path.join(ROOT, args.build)
@@ -165,7 +202,7 @@ def main():
         pid = proc.pid
     results = {"endpoint": endpoint if args.endpoint else None, "duration": args.duration,
                "volumes": counts[-1], "pairs": [], "growth": {}, "growth_pool": growth_pool,
-               "growth_curve": [], "list": None, "targets": TARGETS,
+               "growth_curve": [], "list": None, "targets": TARGETS, "go_pairs": [],
                "settle_s": args.settle}
     before = None
     try:
@@ -187,6 +224,22 @@ def main():
                           "create-delete")
                 r["pool"] = pool_label(pool)
                 results["pairs"].append(r)
+
+        gotmp = tempfile.mkdtemp(prefix="dvbench-go-", dir="/tmp")
+        try:
+            client, why = go_client(args, gotmp)
+            if client:
+                for pool in pools:
+                    log(f"create+delete on {pool_label(pool)} at concurrency 16 from grpc-go "
+                        f"for {args.duration} ...")
+                    r = go_pairs(client, endpoint, pool, 16, args.duration)
+                    r["pool"] = pool_label(pool)
+                    results["go_pairs"].append(r)
+            else:
+                results["go_skipped"] = why
+                log(f"grpc-go rows skipped: {why}")
+        finally:
+            shutil.rmtree(gotmp, ignore_errors=True)
 
         results["rss_kb_after_pairs"] = rss_kb(pid)
         (results["rss_kb_after_pairs_settled"],
@@ -239,6 +292,9 @@ def main():
         for r in results["pairs"]:
             print(f"{r['pool']:>9} {r['concurrency']:>5} {r['calls_per_sec']:>9.0f} "
                   f"{r['p50_us']:>8.0f} {r['p99_us']:>8.0f} {r['errors']:>6}")
+        for r in results["go_pairs"]:
+            print(f"{r['pool']:>9} {r['concurrency']:>5} {r['calls_per_sec']:>9.0f} "
+                  f"{r['p50_us']:>8.0f} {r['p99_us']:>8.0f} {r['errors']:>6}  (grpc-go client)")
         print(f"\ncost curve, pool {pool_label(growth_pool)}, concurrency {GROWTH_CONCURRENCY}:")
         print(f"{'volumes':>8} {'pairs/s':>9} {'us/pair':>8} {'p50 us':>8} {'p99 us':>8} "
               f"{'RSS kB':>8}")
@@ -251,11 +307,12 @@ def main():
         print(f"ListVolumes page of 500 over {have}: p50 {lst['p50_us'] / 1000:.2f} ms, "
               f"p99 {lst['p99_us'] / 1000:.2f} ms (target < 20 ms: "
               f"{20000 / max(lst['p99_us'], 1):.1f}x)")
-        img16 = [r for r in results["pairs"]
-                 if r["pool"] == pool_label(growth_pool) and r["concurrency"] == 16]
-        if img16:
-            print(f"{pool_label(growth_pool)} pairs/s @16: {img16[0]['calls_per_sec']:.0f} / 1000 = "
-                  f"{img16[0]['calls_per_sec'] / 1000:.2f}x target")
+        for label, rows in (("dynvolctl", results["pairs"]), ("grpc-go", results["go_pairs"])):
+            for r in rows:
+                target = TARGETS.get(f"{r['pool']}_pairs_per_sec@16")
+                if r["concurrency"] == 16 and target:
+                    print(f"{r['pool']} pairs/s @16 ({label}): {r['calls_per_sec']:.0f} / "
+                          f"{target} = {r['calls_per_sec'] / target:.2f}x target")
         if results["rss_kb_idle"]:
             print(f"driver RSS idle: {results['rss_kb_idle']} kB")
         if results["rss_kb_after_pairs"]:

@@ -470,6 +470,42 @@ static bool volume_compatible(const reg_volume *v, uint64_t required, uint64_t l
 	return true;
 }
 
+/* Whether a content source names a READY snapshot or volume. IDs dynvol
+ * did not make cannot name anything it has. */
+static bool source_exists(csi_driver *drv, reg_source_kind sk, const char *sid)
+{
+	registry *reg = store_registry(drv->store);
+	bool ok = false;
+
+	if (!pool_id_is_valid(sid))
+		return false;
+	if (sk == REG_SOURCE_SNAPSHOT) {
+		reg_snapshot sn;
+		if (registry_snapshot_get(reg, sid, &sn) == 0) {
+			ok = sn.state == REG_STATE_READY;
+			reg_snapshot_clear(&sn);
+		}
+	} else {
+		reg_volume v;
+		if (registry_volume_get(reg, sid, &v) == 0) {
+			ok = v.state == REG_STATE_READY;
+			reg_volume_clear(&v);
+		}
+	}
+	return ok;
+}
+
+/* Whether a volume with this request name exists (in any state). */
+static bool name_exists(csi_driver *drv, const char *name)
+{
+	reg_volume v;
+
+	if (registry_volume_get_by_name(store_registry(drv->store), name, &v) < 0)
+		return false;
+	reg_volume_clear(&v);
+	return true;
+}
+
 static void create_volume(rpc_call *call, const ProtobufCMessage *reqm, void *payload)
 {
 	const Csi__V1__CreateVolumeRequest *req = (const void *)reqm;
@@ -489,10 +525,43 @@ static void create_volume(rpc_call *call, const ProtobufCMessage *reqm, void *pa
 
 	if (!name_ok(call, req->name))
 		return;
+	if (req->n_volume_capabilities == 0) {
+		rpc_call_fail(call, DV_INVALID_ARGUMENT, "volume_capabilities must not be empty");
+		return;
+	}
+	if (req->volume_content_source) {
+		const Csi__V1__VolumeContentSource *src = req->volume_content_source;
+		if (src->type_case == CSI__V1__VOLUME_CONTENT_SOURCE__TYPE_SNAPSHOT && src->snapshot) {
+			sk = REG_SOURCE_SNAPSHOT;
+			sid = src->snapshot->snapshot_id ? src->snapshot->snapshot_id : "";
+		} else if (src->type_case == CSI__V1__VOLUME_CONTENT_SOURCE__TYPE_VOLUME && src->volume) {
+			sk = REG_SOURCE_VOLUME;
+			sid = src->volume->volume_id ? src->volume->volume_id : "";
+		} else {
+			rpc_call_fail(call, DV_INVALID_ARGUMENT,
+				      "volume_content_source must name a snapshot or a volume");
+			goto done;
+		}
+		if (!*sid) {
+			rpc_call_fail(call, DV_INVALID_ARGUMENT, "volume_content_source: %s is required",
+				      sk == REG_SOURCE_SNAPSHOT ? "snapshot_id" : "volume_id");
+			goto done;
+		}
+		/* Before any format check of another field: a source that
+		 * does not exist is NOT_FOUND whatever else the request says
+		 * (the store checks again under its locks). Unless the name
+		 * exists: a retry of a create whose source was deleted since
+		 * must still find its volume (the store answers it). */
+		if (!source_exists(drv, sk, sid) && !name_exists(drv, req->name)) {
+			rpc_call_fail(call, DV_NOT_FOUND, "%s %s does not exist",
+				      sk == REG_SOURCE_SNAPSHOT ? "snapshot" : "volume", sid);
+			goto done;
+		}
+	}
 	if (req->capacity_range) {
 		if (req->capacity_range->required_bytes < 0 || req->capacity_range->limit_bytes < 0) {
 			rpc_call_fail(call, DV_INVALID_ARGUMENT, "capacity_range must not be negative");
-			return;
+			goto done;
 		}
 		required = (uint64_t)req->capacity_range->required_bytes;
 		limit = (uint64_t)req->capacity_range->limit_bytes;
@@ -500,13 +569,13 @@ static void create_volume(rpc_call *call, const ProtobufCMessage *reqm, void *pa
 			rpc_call_fail(call, DV_INVALID_ARGUMENT,
 				      "capacity_range: limit_bytes %" PRIu64 " is below required_bytes %" PRIu64,
 				      limit, required);
-			return;
+			goto done;
 		}
 	}
 	if (check_caps(req->volume_capabilities, req->n_volume_capabilities, true, &cs, &st) < 0 ||
 	    parse_params((kv_pair *const *)req->parameters, req->n_parameters, &vp, &st) < 0) {
 		rpc_call_fail_status(call, &st);
-		return;
+		goto done;
 	}
 	/* mutable_parameters take precedence over parameters (the spec);
 	 * compression is the one dynvol can change later */
@@ -532,32 +601,6 @@ static void create_volume(rpc_call *call, const ProtobufCMessage *reqm, void *pa
 			      vp.fs_type, cs.fs_type);
 		goto done;
 	}
-	if (req->volume_content_source) {
-		const Csi__V1__VolumeContentSource *src = req->volume_content_source;
-		if (src->type_case == CSI__V1__VOLUME_CONTENT_SOURCE__TYPE_SNAPSHOT && src->snapshot) {
-			sk = REG_SOURCE_SNAPSHOT;
-			sid = src->snapshot->snapshot_id ? src->snapshot->snapshot_id : "";
-		} else if (src->type_case == CSI__V1__VOLUME_CONTENT_SOURCE__TYPE_VOLUME && src->volume) {
-			sk = REG_SOURCE_VOLUME;
-			sid = src->volume->volume_id ? src->volume->volume_id : "";
-		} else {
-			rpc_call_fail(call, DV_INVALID_ARGUMENT,
-				      "volume_content_source must name a snapshot or a volume");
-			goto done;
-		}
-		if (!*sid) {
-			rpc_call_fail(call, DV_INVALID_ARGUMENT, "volume_content_source: %s is required",
-				      sk == REG_SOURCE_SNAPSHOT ? "snapshot_id" : "volume_id");
-			goto done;
-		}
-		/* IDs dynvol did not make cannot name anything it has */
-		if (!pool_id_is_valid(sid)) {
-			rpc_call_fail(call, DV_NOT_FOUND, "%s %s does not exist",
-				      sk == REG_SOURCE_SNAPSHOT ? "snapshot" : "volume", sid);
-			goto done;
-		}
-	}
-
 	/* Candidate pools: parameters, capabilities, then topology. */
 	if (req->accessibility_requirements && req->accessibility_requirements->n_requisite) {
 		bool ok = false;
@@ -714,16 +757,18 @@ static void controller_publish(rpc_call *call, const ProtobufCMessage *reqm, voi
 		rpc_call_fail(call, DV_INVALID_ARGUMENT, "volume_capability is required");
 		return;
 	}
-	if (check_caps(&req->volume_capability, 1, true, &cs, &st) < 0) {
-		rpc_call_fail_status(call, &st);
-		return;
-	}
+	/* The volume and the node must exist before the capability's form
+	 * is judged: NOT_FOUND is never masked by INVALID_ARGUMENT. */
 	if (find_volume(drv, call, req->volume_id, &v) < 0)
 		return;
 	/* Local pools are reachable from their own node only. */
 	if (strcmp(req->node_id, drv->node_id) != 0) {
 		rpc_call_fail(call, DV_NOT_FOUND, "node %s is not known; volume %s lives on node %s",
 			      req->node_id, v.id, drv->node_id);
+		goto done;
+	}
+	if (check_caps(&req->volume_capability, 1, true, &cs, &st) < 0) {
+		rpc_call_fail_status(call, &st);
 		goto done;
 	}
 	if (cs.block != v.block) {
@@ -824,13 +869,19 @@ static void validate_caps(rpc_call *call, const ProtobufCMessage *reqm, void *pa
 		rpc_call_fail(call, DV_INVALID_ARGUMENT, "volume_id is required");
 		return;
 	}
+	if (req->n_volume_capabilities == 0) {
+		rpc_call_fail(call, DV_INVALID_ARGUMENT, "volume_capabilities must not be empty");
+		return;
+	}
+	/* existence first, then the form of the other fields */
+	if (find_volume(drv, call, req->volume_id, &v) < 0)
+		return;
 	if (check_caps(req->volume_capabilities, req->n_volume_capabilities, true, &cs, &st) < 0 ||
 	    parse_params((kv_pair *const *)req->parameters, req->n_parameters, &vp, &st) < 0) {
 		rpc_call_fail_status(call, &st);
-		return;
-	}
-	if (find_volume(drv, call, req->volume_id, &v) < 0) {
 		free(vp.canonical);
+		reg_volume_clear(&v);
+		dv_status_clear(&st);
 		return;
 	}
 	pool *p = store_pool_find(drv->store, v.pool);
@@ -1089,14 +1140,15 @@ static void controller_expand(rpc_call *call, const ProtobufCMessage *reqm, void
 		rpc_call_fail(call, DV_INVALID_ARGUMENT, "capacity_range is required");
 		return;
 	}
+	if (find_volume(drv, call, req->volume_id, &v) < 0)
+		return;
 	if (req->capacity_range->required_bytes < 0 || req->capacity_range->limit_bytes < 0 ||
 	    (req->capacity_range->limit_bytes &&
 	     req->capacity_range->required_bytes > req->capacity_range->limit_bytes)) {
 		rpc_call_fail(call, DV_INVALID_ARGUMENT, "capacity_range is malformed");
+		reg_volume_clear(&v);
 		return;
 	}
-	if (find_volume(drv, call, req->volume_id, &v) < 0)
-		return;
 	if (req->volume_capability) {
 		caps_summary cs;
 		if (check_caps(&req->volume_capability, 1, true, &cs, &st) < 0) {
@@ -1142,20 +1194,19 @@ static void controller_modify(rpc_call *call, const ProtobufCMessage *reqm, void
 		rpc_call_fail(call, DV_INVALID_ARGUMENT, "volume_id is required");
 		return;
 	}
-	if (req->n_mutable_parameters == 0) {
-		rpc_call_fail(call, DV_INVALID_ARGUMENT, "mutable_parameters must not be empty");
+	if (find_volume(drv, call, req->volume_id, &v) < 0)
 		return;
-	}
+	/* An empty map asks for nothing: a no-op on a volume that exists.
+	 * Only unknown (or immutable) keys are INVALID_ARGUMENT. */
 	for (size_t i = 0; i < req->n_mutable_parameters; i++) {
 		const char *k = req->mutable_parameters[i]->key;
 		if (strcmp(k, "compression")) {
 			rpc_call_fail(call, DV_INVALID_ARGUMENT,
 				      "parameter '%s' cannot be modified (mutable: compression)", k);
+			reg_volume_clear(&v);
 			return;
 		}
 	}
-	if (find_volume(drv, call, req->volume_id, &v) < 0)
-		return;
 	for (size_t i = 0; i < req->n_mutable_parameters; i++) {
 		if (store_volume_modify(drv->store, v.id, req->mutable_parameters[i]->key,
 					req->mutable_parameters[i]->value, &st) < 0) {

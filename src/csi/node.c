@@ -26,6 +26,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "arena.h"
@@ -117,6 +118,31 @@ static bool node_path_ok(const csi_driver *drv, rpc_call *call, const char *fiel
 	return true;
 }
 
+/*
+ * The presence checks every Node call makes first: volume_id, the path
+ * field, and (has_cap false) a volume_capability the call requires. Only
+ * presence: the form of a field is judged after the volume is known, so a
+ * volume that does not exist answers NOT_FOUND whatever its paths look
+ * like (CSI lists NOT_FOUND; a format error must not mask it).
+ */
+static bool fields_present(rpc_call *call, const char *volume_id, const char *path_field,
+			   const char *path, bool has_cap)
+{
+	if (!volume_id || !*volume_id) {
+		rpc_call_fail(call, DV_INVALID_ARGUMENT, "volume_id is required");
+		return false;
+	}
+	if (!path || !*path) {
+		rpc_call_fail(call, DV_INVALID_ARGUMENT, "%s is required", path_field);
+		return false;
+	}
+	if (!has_cap) {
+		rpc_call_fail(call, DV_INVALID_ARGUMENT, "volume_capability is required");
+		return false;
+	}
+	return true;
+}
+
 static int ensure_dir(const char *path)
 {
 	struct stat st;
@@ -143,6 +169,40 @@ static int ensure_file(const char *path)
 	}
 	close(fd);
 	return 0;
+}
+
+/* How long an unmount that finds its mount busy keeps trying (within the
+ * call's deadline): a busy mount is most often a moment's, not a pod's. */
+#define UMOUNT_PATIENCE_NS (5LL * 1000 * 1000 * 1000)
+
+/*
+ * sys_umount, retried while the mount is busy for a moment: a racing call
+ * of the driver's own (NodeGetVolumeStats statvfs()ing the path, a publish
+ * stat()ing it) or a scan by another tool holds a reference for
+ * microseconds, and the kubelet should not see UNAVAILABLE for that. A
+ * mount still busy after UMOUNT_PATIENCE_NS, or when the call's deadline
+ * comes near, is truly in use (a pod's process): -EBUSY, and the caller
+ * answers UNAVAILABLE, which CSI leaves the CO to retry.
+ */
+static int umount_patiently(rpc_call *call, const char *path)
+{
+	int64_t start = dv_now_ns(), end = start + UMOUNT_PATIENCE_NS;
+	int64_t deadline = call ? rpc_call_deadline(call) : INT64_MAX;
+	int64_t wait = 2 * 1000 * 1000;
+	int r;
+
+	if (deadline != INT64_MAX && deadline - 200 * 1000 * 1000 < end)
+		end = deadline - 200 * 1000 * 1000; /* leave time to answer */
+	for (;;) {
+		r = sys_umount(path);
+		if (r != -EBUSY || dv_now_ns() + wait > end)
+			return r;
+		if (call ? rpc_call_sleep(call, wait) < 0
+			 : nanosleep(&(struct timespec){ 0, wait }, NULL) < 0)
+			return r;
+		if (wait < 100 * 1000 * 1000)
+			wait *= 2;
+	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -220,6 +280,25 @@ static int volume_find(csi_driver *drv, const char *id, node_volume *nv)
 	}
 	nv->image = !strcmp(nv->p->ops->backend, "image");
 	return 0;
+}
+
+/* Does this node know volume id at all: a volume record, or a stage
+ * left from one? */
+static bool volume_known(csi_driver *drv, const char *id)
+{
+	registry *reg = store_registry(drv->store);
+	reg_volume v;
+	reg_stage rs = { 0 };
+
+	if (registry_volume_get(reg, id, &v) == 0) {
+		reg_volume_clear(&v);
+		return true;
+	}
+	if (registry_stage_get(reg, id, &rs) == 0) {
+		reg_stage_clear(&rs);
+		return true;
+	}
+	return false;
 }
 
 /* ------------------------------------------------------------------ */
@@ -653,15 +732,13 @@ static void node_stage(rpc_call *call, const ProtobufCMessage *reqm, void *paylo
 	reg_stage rs = { 0 };
 	int r;
 
-	if (!node_path_ok(drv, call, "staging_target_path", req->staging_target_path))
+	if (!fields_present(call, req->volume_id, "staging_target_path", req->staging_target_path,
+			    req->volume_capability != NULL))
 		return;
-	if (!req->volume_capability) {
-		rpc_call_fail(call, DV_INVALID_ARGUMENT, "volume_capability is required");
-		return;
-	}
 	if (lookup(drv, call, req->volume_id, &nv) < 0)
 		return;
-	if (check_node_cap(call, req->volume_capability, &nv) < 0)
+	if (!node_path_ok(drv, call, "staging_target_path", req->staging_target_path) ||
+	    check_node_cap(call, req->volume_capability, &nv) < 0)
 		goto out;
 	if (store_lock_volume_at(drv->store, nv.v.id, req->staging_target_path, &st) < 0) {
 		rpc_call_fail_status(call, &st);
@@ -752,7 +829,7 @@ static int do_unstage(csi_driver *drv, rpc_call *call, const char *volume_id, co
 				reg_stage_clear(&rs);
 				return -EBUSY;
 			}
-			r = sys_umount(rs.staging_path);
+			r = umount_patiently(call, rs.staging_path);
 			if (r == -EBUSY) {
 				rpc_call_fail(call, DV_UNAVAILABLE,
 					      "staging path %s is busy; retry when nothing uses it",
@@ -796,17 +873,19 @@ static void node_unstage(rpc_call *call, const ProtobufCMessage *reqm, void *pay
 	csi_driver *drv = payload;
 	dv_status st = { 0 };
 
-	if (!req->volume_id || !*req->volume_id) {
-		rpc_call_fail(call, DV_INVALID_ARGUMENT, "volume_id is required");
+	if (!fields_present(call, req->volume_id, "staging_target_path", req->staging_target_path,
+			    true))
+		return;
+	if (!pool_id_is_valid(req->volume_id) ||
+	    (!volume_known(drv, req->volume_id) && path_unsafe(drv, req->staging_target_path))) {
+		/* never staged here, and dynvol never mounts at an unsafe
+		 * path: nothing to undo, whatever the path looks like */
+		Csi__V1__NodeUnstageVolumeResponse resp = CSI__V1__NODE_UNSTAGE_VOLUME_RESPONSE__INIT;
+		rpc_call_reply(call, &resp.base);
 		return;
 	}
 	if (!node_path_ok(drv, call, "staging_target_path", req->staging_target_path))
 		return;
-	if (!pool_id_is_valid(req->volume_id)) {
-		Csi__V1__NodeUnstageVolumeResponse resp = CSI__V1__NODE_UNSTAGE_VOLUME_RESPONSE__INIT;
-		rpc_call_reply(call, &resp.base); /* never staged here */
-		return;
-	}
 	if (store_lock_volume_at(drv->store, req->volume_id, req->staging_target_path, &st) < 0) {
 		rpc_call_fail_status(call, &st);
 		return;
@@ -977,7 +1056,7 @@ static int do_unpublish(csi_driver *drv, rpc_call *call, const char *volume_id, 
 			reg_volume_clear(&nv.v);
 			return -EBUSY;
 		}
-		r = sys_umount(target);
+		r = umount_patiently(call, target);
 		if (r == -EBUSY) {
 			rpc_call_fail(call, DV_UNAVAILABLE, "%s is busy; retry when nothing uses it",
 				      target);
@@ -1136,6 +1215,10 @@ static int unpublish_ephemeral(csi_driver *drv, rpc_call *call, const char *hand
 	ephemeral_name(name, sizeof(name), handle);
 	if (registry_volume_get_by_name(store_registry(drv->store), name, &v) < 0)
 		return 0;
+	if (!node_path_ok(drv, call, "target_path", target)) {
+		reg_volume_clear(&v);
+		return -EINVAL;
+	}
 	if (store_lock_volume_at(drv->store, v.id, target, &st) < 0) {
 		rpc_call_fail_status(call, &st);
 		reg_volume_clear(&v);
@@ -1167,27 +1250,27 @@ static void node_publish(rpc_call *call, const ProtobufCMessage *reqm, void *pay
 	node_volume nv;
 	const char *why;
 
-	if (!req->volume_id || !*req->volume_id) {
-		rpc_call_fail(call, DV_INVALID_ARGUMENT, "volume_id is required");
-		return;
-	}
-	if (!node_path_ok(drv, call, "target_path", req->target_path))
-		return;
-	if (check_node_cap(call, req->volume_capability, NULL) < 0)
+	if (!fields_present(call, req->volume_id, "target_path", req->target_path,
+			    req->volume_capability != NULL))
 		return;
 	const char *eph = ctx_get(req->volume_context, req->n_volume_context, EPHEMERAL_KEY);
 	if (eph && !strcmp(eph, "true")) {
-		publish_ephemeral(drv, call, req);
-		return;
-	}
-	if (req->staging_target_path && *req->staging_target_path &&
-	    (why = path_unsafe(drv, req->staging_target_path))) {
-		rpc_call_fail(call, DV_INVALID_ARGUMENT, "staging_target_path %s %s",
-			      req->staging_target_path, why);
+		/* made by this call: nothing to look up first */
+		if (node_path_ok(drv, call, "target_path", req->target_path) &&
+		    check_node_cap(call, req->volume_capability, NULL) == 0)
+			publish_ephemeral(drv, call, req);
 		return;
 	}
 	if (lookup(drv, call, req->volume_id, &nv) < 0)
 		return;
+	if (!node_path_ok(drv, call, "target_path", req->target_path))
+		goto out;
+	if (req->staging_target_path && *req->staging_target_path &&
+	    (why = path_unsafe(drv, req->staging_target_path))) {
+		rpc_call_fail(call, DV_INVALID_ARGUMENT, "staging_target_path %s %s",
+			      req->staging_target_path, why);
+		goto out;
+	}
 	if (check_node_cap(call, req->volume_capability, &nv) < 0)
 		goto out;
 	if (store_lock_volume_at(drv->store, nv.v.id, req->target_path, &st) < 0) {
@@ -1211,11 +1294,7 @@ static void node_unpublish(rpc_call *call, const ProtobufCMessage *reqm, void *p
 	dv_status st = { 0 };
 	int r;
 
-	if (!req->volume_id || !*req->volume_id) {
-		rpc_call_fail(call, DV_INVALID_ARGUMENT, "volume_id is required");
-		return;
-	}
-	if (!node_path_ok(drv, call, "target_path", req->target_path))
+	if (!fields_present(call, req->volume_id, "target_path", req->target_path, true))
 		return;
 	if (!pool_id_is_valid(req->volume_id)) {
 		r = unpublish_ephemeral(drv, call, req->volume_id, req->target_path);
@@ -1225,6 +1304,14 @@ static void node_unpublish(rpc_call *call, const ProtobufCMessage *reqm, void *p
 		}
 		return;
 	}
+	if (!volume_known(drv, req->volume_id) && path_unsafe(drv, req->target_path)) {
+		/* never published here (see node_unstage) */
+		Csi__V1__NodeUnpublishVolumeResponse resp = CSI__V1__NODE_UNPUBLISH_VOLUME_RESPONSE__INIT;
+		rpc_call_reply(call, &resp.base);
+		return;
+	}
+	if (!node_path_ok(drv, call, "target_path", req->target_path))
+		return;
 	if (store_lock_volume_at(drv->store, req->volume_id, req->target_path, &st) < 0) {
 		rpc_call_fail_status(call, &st);
 		return;
@@ -1253,15 +1340,11 @@ static void node_stats(rpc_call *call, const ProtobufCMessage *reqm, void *paylo
 	char msg[4400] = "healthy", backing[4200];
 	const char *why;
 
-	if (!req->volume_path || !*req->volume_path) {
-		rpc_call_fail(call, DV_INVALID_ARGUMENT, "volume_path is required");
+	if (!fields_present(call, req->volume_id, "volume_path", req->volume_path, true))
 		return;
-	}
-	if ((why = path_unsafe(drv, req->volume_path)) &&
-	    strncmp(req->volume_path, drv->state_dir, strlen(drv->state_dir))) {
-		rpc_call_fail(call, DV_INVALID_ARGUMENT, "volume_path %s %s", req->volume_path, why);
-		return;
-	}
+	/* Is the volume there, and at that path? Both NOT_FOUND, before the
+	 * path's form is looked at: an odd path (relative, say) names no
+	 * place a volume of ours is available at. */
 	if (lookup(drv, call, req->volume_id, &nv) < 0)
 		return;
 	if (registry_stage_get(store_registry(drv->store), nv.v.id, &rs) < 0) {
@@ -1273,6 +1356,13 @@ static void node_stats(rpc_call *call, const ProtobufCMessage *reqm, void *paylo
 	if (!published && strcmp(req->volume_path, rs.staging_path)) {
 		rpc_call_fail(call, DV_NOT_FOUND, "volume %s is not available at %s", nv.v.id,
 			      req->volume_path);
+		goto out;
+	}
+	/* a recorded path was safe when it was mounted; a symlink may have
+	 * been planted in it since (ephemeral stages live in the state dir) */
+	if ((why = path_unsafe(drv, req->volume_path)) &&
+	    strncmp(req->volume_path, drv->state_dir, strlen(drv->state_dir))) {
+		rpc_call_fail(call, DV_INVALID_ARGUMENT, "volume_path %s %s", req->volume_path, why);
 		goto out;
 	}
 	backing_path(&nv, backing, sizeof(backing));

@@ -43,9 +43,19 @@ int pool_open_subdir(int dir_fd, const char *name, int *ret_fd)
 	return 0;
 }
 
-int pool_sync_dir(int dir_fd)
+static int fsync_fd(void *payload, uint64_t *covered)
 {
-	return fsync(dir_fd) < 0 ? -errno : 0;
+	(void)covered;
+	return fsync(*(const int *)payload) < 0 ? -errno : 0;
+}
+
+int pool_sync_dir(pool *p, int dir_fd)
+{
+	if (dir_fd == p->volumes_fd)
+		return sys_syncgroup_sync(&p->volumes_sync, fsync_fd, &p->volumes_fd);
+	if (dir_fd == p->snapshots_fd)
+		return sys_syncgroup_sync(&p->snapshots_sync, fsync_fd, &p->snapshots_fd);
+	return fsync_fd(&dir_fd, NULL);
 }
 
 /* Depth-first removal of the tree at name in dir_fd. Symlinks are removed,
@@ -66,6 +76,11 @@ static int remove_at(int dir_fd, const char *name, dev_t dev, int depth)
 		return unlinkat(dir_fd, name, 0) < 0 && errno != ENOENT ? -errno : 0;
 	if (st.st_dev != dev)
 		return -EBUSY;
+	/* an empty directory (a volume nobody wrote to) goes at once */
+	if (unlinkat(dir_fd, name, AT_REMOVEDIR) == 0 || errno == ENOENT)
+		return 0;
+	if (errno != ENOTEMPTY && errno != EEXIST)
+		return -errno;
 	fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -277,6 +292,8 @@ int pool_open(pool **ret, const dv_pool_config *cfg, dv_status *err)
 		return -ENOMEM;
 	p->ops = ops;
 	p->root_fd = p->volumes_fd = p->snapshots_fd = -1;
+	sys_syncgroup_init(&p->volumes_sync);
+	sys_syncgroup_init(&p->snapshots_sync);
 	p->name = strdup(cfg->name);
 	p->root = strdup(cfg->root);
 	p->overcommit = 1.0;
@@ -327,6 +344,8 @@ void pool_close(pool *p)
 		close(p->snapshots_fd);
 	if (p->root_fd >= 0)
 		close(p->root_fd);
+	sys_syncgroup_destroy(&p->volumes_sync);
+	sys_syncgroup_destroy(&p->snapshots_sync);
 	free(p->name);
 	free(p->root);
 	free(p);

@@ -28,6 +28,7 @@
 
 #include "config.h"
 #include "status.h"
+#include "sys/syncgroup.h"
 
 typedef struct pool pool;
 
@@ -108,6 +109,9 @@ struct pool {
 	uint64_t granularity;   /* sizes round up to a multiple */
 	char default_fs[16];
 	bool direct_io;         /* image: loop devices bypass the page cache */
+	/* group syncs of volumes/ and snapshots/ (pool_sync_dir) */
+	sys_syncgroup volumes_sync;
+	sys_syncgroup snapshots_sync;
 	void *priv;
 };
 
@@ -131,8 +135,11 @@ int pool_id_generate(const char *prefix, char *buf, size_t len);
 int pool_open_subdir(int dir_fd, const char *name, int *ret_fd);
 /* Removes a directory tree beneath dir_fd without following symlinks. */
 int pool_remove_tree(int dir_fd, const char *name);
-/* fsync of a directory, so a create or unlink inside it is durable. */
-int pool_sync_dir(int dir_fd);
+/* fsync of a directory, so a create or unlink inside it that has
+ * returned is durable. For volumes/ and snapshots/ the pool's sync group
+ * shares one fsync among concurrent callers (a sync that began after the
+ * caller's change covers it: sys/syncgroup.h). */
+int pool_sync_dir(pool *p, int dir_fd);
 /* pool->ops->scan for backends that name objects "<id><suffix>". */
 int pool_scan_objects(pool *p, const char *suffix, pool_scan_fn fn, void *payload);
 /* Removes entries ending in suffix from volumes/ and snapshots/: copies a

@@ -62,7 +62,7 @@ static int dir_volume_create(pool *p, const char *id, const pool_volume_spec *sp
 		fchmod(fd, 0777);
 		close(fd);
 	}
-	return pool_sync_dir(p->volumes_fd);
+	return pool_sync_dir(p, p->volumes_fd);
 }
 
 /* cp -a src dst_tmp, then rename dst_tmp dst. Absolute paths are built
@@ -105,7 +105,7 @@ static int copy_tree(pool *p, const char *src_sub, const char *src_id, int dst_d
 		dv_status_set(st, DV_INTERNAL, "pool %s: %s", p->name, strerror(e));
 		return -e;
 	}
-	return pool_sync_dir(dst_dir_fd);
+	return pool_sync_dir(p, dst_dir_fd);
 }
 
 static int dir_volume_restore(pool *p, const char *id, const char *snap_id,
@@ -132,7 +132,7 @@ static int dir_volume_delete(pool *p, const char *id, dv_status *st)
 		return dv_fail(st, r, r == -EBUSY ? DV_FAILED_PRECONDITION : DV_INTERNAL,
 				     "pool %s: deleting volume %s: %s", p->name, id,
 				     r == -EBUSY ? "something is mounted inside it" : strerror(-r));
-	return pool_sync_dir(p->volumes_fd);
+	return pool_sync_dir(p, p->volumes_fd);
 }
 
 static int dir_volume_expand(pool *p, const char *id, uint64_t new_size, dv_status *st)
@@ -192,7 +192,7 @@ static int dir_snapshot_delete(pool *p, const char *snap_id, dv_status *st)
 	if (r < 0)
 		return dv_fail(st, r, DV_INTERNAL, "pool %s: deleting snapshot %s: %s", p->name,
 				     snap_id, strerror(-r));
-	return pool_sync_dir(p->snapshots_fd);
+	return pool_sync_dir(p, p->snapshots_fd);
 }
 
 static int dir_snapshot_exists(pool *p, const char *snap_id)

@@ -124,7 +124,7 @@ static int image_volume_create(pool *p, const char *id, const pool_volume_spec *
 	}
 	close(fd);
 	dv_crashpoint("image.create.after_size");
-	return pool_sync_dir(p->volumes_fd);
+	return pool_sync_dir(p, p->volumes_fd);
 }
 
 /* Copies src (open) into dst_dir/<dst_id>.img via a temporary name, then
@@ -164,7 +164,7 @@ static int copy_image(pool *p, int src_fd, int dst_dir_fd, const char *dst_id, u
 		return dv_fail(st, r, r == -ENOSPC ? DV_RESOURCE_EXHAUSTED : DV_INTERNAL,
 				     "pool %s: copying into %s: %s", p->name, final, strerror(-r));
 	}
-	return pool_sync_dir(dst_dir_fd);
+	return pool_sync_dir(p, dst_dir_fd);
 }
 
 static int image_volume_from(pool *p, int src_dir_fd, const char *src_id, const char *id,
@@ -222,7 +222,7 @@ static int image_volume_delete(pool *p, const char *id, dv_status *st)
 		return dv_fail(st, -e, DV_INTERNAL, "pool %s: removing %s: %s", p->name, name,
 				     strerror(e));
 	}
-	return pool_sync_dir(p->volumes_fd);
+	return pool_sync_dir(p, p->volumes_fd);
 }
 
 static int image_volume_expand(pool *p, const char *id, uint64_t new_size, dv_status *st)
@@ -325,7 +325,7 @@ static int image_snapshot_delete(pool *p, const char *snap_id, dv_status *st)
 		return dv_fail(st, -e, DV_INTERNAL, "pool %s: removing %s: %s", p->name, name,
 				     strerror(e));
 	}
-	return pool_sync_dir(p->snapshots_fd);
+	return pool_sync_dir(p, p->snapshots_fd);
 }
 
 static int image_snapshot_exists(pool *p, const char *snap_id)

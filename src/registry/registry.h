@@ -8,10 +8,13 @@
  * journal entry. A crash between the two leaves the journal entry, and
  * store recovery finishes or undoes it.
  *
- * Durability: synchronous=NORMAL in WAL mode, so a committed transaction
- * survives a process crash (kill -9). A power loss may lose the newest
- * transactions; recovery then finds pool objects without records and
- * reports or removes them as orphans.
+ * Durability: every call that writes returns only once what it wrote is
+ * committed and on disk (an fdatasync of the WAL that began after it), so
+ * a caller that answers OK after it never answers OK for something a
+ * power loss can take back. Concurrent writers share one transaction and
+ * one fdatasync (group commit; registry.c, "durability"): each runs its
+ * steps in a savepoint of the shared transaction, and one leader commits
+ * and syncs for all. Reads never wait for a sync.
  *
  * Thread safety: every function takes the registry's mutex.
  * Return values: 0 on success, -ENOENT when a record is missing, -EEXIST
@@ -91,6 +94,12 @@ int registry_open(registry **ret, const char *path, dv_status *err);
 void registry_close(registry *reg);
 /* A cheap query: the database answers. For Probe. */
 int registry_ping(registry *reg);
+/* Test hook: fn replaces the fdatasync of the WAL (NULL restores it);
+ * returns 0 or -errno, as the sync would. */
+typedef int (*registry_sync_hook)(void *payload);
+void registry_set_sync_hook(registry *reg, registry_sync_hook fn, void *payload);
+/* How many syncs of the WAL have run (or the hook has been called). */
+uint64_t registry_sync_count(registry *reg);
 /* Drops the cached database pages no statement holds (all of them between
  * calls), so an idle driver does not keep its page cache. Later reads
  * fetch pages again from the OS. Returns 0 or -EIO. */
@@ -107,8 +116,32 @@ int registry_volume_create_intent(registry *reg, reg_volume *v, const char *kind
 int registry_volume_create_commit(registry *reg, const char *id, uint64_t capacity, int64_t op);
 /* Abort: the record and the journal entry go. */
 int registry_volume_create_abort(registry *reg, const char *id, int64_t op);
-/* Intent to delete: state DELETING plus a journal entry. */
-int registry_volume_delete_intent(registry *reg, const char *id, int64_t *ret_op);
+/* What stops a volume's deletion, found by registry_volume_delete_intent. */
+typedef struct {
+	char node[256];       /* published (ControllerPublish) to this node, or "" */
+	char *staging_path;   /* staged on this node there (heap), or NULL */
+	size_t snapshots;     /* snapshots taken of it (they stay) */
+} reg_delete_check;
+
+void reg_delete_check_clear(reg_delete_check *c);
+
+/* Intent to delete: state DELETING plus a journal entry, in one
+ * transaction that first checks the volume is neither published nor
+ * staged: -EBUSY with chk->node or chk->staging_path set (nothing
+ * changed), -ENOENT when there is no such volume. chk->snapshots is set
+ * in every case (clear chk with reg_delete_check_clear).
+ *
+ * The one write that returns before its sync (the commit that follows,
+ * or the undo after a failed pool action, syncs it along): a deletion's
+ * intent needs no durability of its own. Killed before the pool acts, the
+ * intent survives in the WAL (kill -9) and recovery finishes the delete;
+ * a power loss may drop it while the object's removal survives, and then
+ * the record is READY over a missing object (reported MISSING) until the
+ * CO, which never got an OK, retries the DeleteVolume and it succeeds.
+ * Nothing is lost or leaked, and one sync less stands between a
+ * DeleteVolume and its answer. */
+int registry_volume_delete_intent(registry *reg, const char *id, reg_delete_check *chk,
+				  int64_t *ret_op);
 /* The record, its publications and the journal entry go. */
 int registry_volume_delete_commit(registry *reg, const char *id, int64_t op);
 /* Journal entry for a resize to new_capacity; commit sets it. */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "crashpoint.h"
 #include "log.h"
@@ -294,8 +295,51 @@ static const char *create_kind(reg_source_kind k)
 	       : k == REG_SOURCE_VOLUME ? "clone_volume" : "create_volume";
 }
 
-static int volume_create_locked(store *s, const store_volume_request *req, reg_volume *ret,
-				dv_status *st)
+/* The volume named req->name, if there is one: -EEXIST with *ret (READY),
+ * -EBUSY when it is still being made or is missing, -ENOENT when there is
+ * none (st untouched), else a registry error. */
+static int volume_by_name(store *s, const store_volume_request *req, reg_volume *ret,
+			  dv_status *st)
+{
+	int r = registry_volume_get_by_name(s->reg, req->name, ret);
+
+	if (r == -ENOENT)
+		return r;
+	if (r < 0)
+		return reg_error(r, st, "lookup");
+	if (ret->state == REG_STATE_READY) {
+		dv_status_clear(st);
+		return -EEXIST;
+	}
+	dv_status_set(st, ret->state == REG_STATE_MISSING ? DV_FAILED_PRECONDITION : DV_ABORTED,
+		      "volume %s for %s is %s", ret->id, req->name, reg_state_to_string(ret->state));
+	reg_volume_clear(ret);
+	return -EBUSY;
+}
+
+/* The READY record a create just committed, built from what it wrote
+ * instead of read back. */
+static int created_record(const reg_volume *v, reg_volume *ret, dv_status *st)
+{
+	*ret = *v;
+	ret->name = strdup(v->name);
+	ret->parameters = strdup(v->parameters ? v->parameters : "{}");
+	ret->state = REG_STATE_READY;
+	if (!ret->name || !ret->parameters) {
+		reg_volume_clear(ret);
+		return dv_fail(st, -ENOMEM, DV_RESOURCE_EXHAUSTED, "out of memory");
+	}
+	return 0;
+}
+
+/*
+ * A new volume for req. A request name that exists is found when the
+ * intent's insert collides with it (-EEXIST), not by a lookup first: the
+ * common case, a new name, costs two registry transactions. *made says
+ * whether a record of ours got as far as the registry.
+ */
+static int volume_create_new(store *s, const store_volume_request *req, reg_volume *ret,
+			     bool *made, dv_status *st)
 {
 	reg_volume v = { 0 };
 	reg_volume src_vol = { 0 };
@@ -307,19 +351,6 @@ static int volume_create_locked(store *s, const store_volume_request *req, reg_v
 	uint64_t size = 0;
 	int64_t op;
 	int r;
-
-	r = registry_volume_get_by_name(s->reg, req->name, ret);
-	if (r == 0) {
-		if (ret->state == REG_STATE_READY)
-			return -EEXIST;
-		dv_status_set(st, ret->state == REG_STATE_MISSING ? DV_FAILED_PRECONDITION : DV_ABORTED,
-			      "volume %s for %s is %s", ret->id, req->name,
-			      reg_state_to_string(ret->state));
-		reg_volume_clear(ret);
-		return -EBUSY;
-	}
-	if (r != -ENOENT)
-		return reg_error(r, st, "lookup");
 
 	if (req->source_kind == REG_SOURCE_SNAPSHOT) {
 		r = registry_snapshot_get(s->reg, req->source_id, &src_snap);
@@ -379,15 +410,21 @@ static int volume_create_locked(store *s, const store_volume_request *req, reg_v
 		snprintf(v.source_id, sizeof(v.source_id), "%s", req->source_id);
 	v.parameters = (char *)req->parameters;
 
-	r = reserve(s, p, size, false, st);
+	v.created_at = (int64_t)time(NULL);
+
+	/* a pool that enforces no sizes promises nothing: choose_pool has
+	 * just seen the free space, nothing to reserve */
+	r = (p->caps & POOL_CAP_ENFORCES_SIZE) ? reserve(s, p, size, false, st) : 0;
 	if (r < 0)
 		goto done;
 	r = registry_volume_create_intent(s->reg, &v, create_kind(req->source_kind), NULL, &op);
 	if (r < 0) {
 		release(s, p->name, size, false);
-		reg_error(r, st, "recording the new volume");
+		if (r != -EEXIST) /* -EEXIST: the name is taken; the caller looks */
+			reg_error(r, st, "recording the new volume");
 		goto done;
 	}
+	*made = true;
 	dv_crashpoint("store.create.after_intent");
 
 	pool_volume_spec spec = { .size = size, .block = req->block, .fs_type = v.fs_type,
@@ -414,13 +451,30 @@ static int volume_create_locked(store *s, const store_volume_request *req, reg_v
 		reg_error(r, st, "recording the volume as ready");
 		goto done;
 	}
-	r = registry_volume_get(s->reg, v.id, ret);
-	if (r < 0)
-		reg_error(r, st, "reading back the volume");
+	r = created_record(&v, ret, st);
 done:
 	reg_volume_clear(&src_vol);
 	reg_snapshot_clear(&src_snap);
 	return r;
+}
+
+static int volume_create_locked(store *s, const store_volume_request *req, reg_volume *ret,
+				dv_status *st)
+{
+	bool made = false;
+	int r = volume_create_new(s, req, ret, &made, st);
+	int found;
+
+	if (r == 0 || made)
+		return r;
+	/* Nothing of ours was recorded: a volume with this name (a retry)
+	 * answers for itself, whatever stopped a new one (its source gone,
+	 * the pool full, the name taken). */
+	found = volume_by_name(s, req, ret, st);
+	if (found == -ENOENT && r == -EEXIST)
+		/* taken at the insert, gone now: a delete raced us */
+		return dv_fail(st, -EBUSY, DV_ABORTED, "volume %s was being deleted; retry", req->name);
+	return found == -ENOENT ? r : found;
 }
 
 int store_volume_create(store *s, const store_volume_request *req, reg_volume *ret, dv_status *st)
@@ -447,8 +501,7 @@ int store_volume_create(store *s, const store_volume_request *req, reg_volume *r
 static int volume_delete_locked(store *s, const char *id, dv_status *st)
 {
 	reg_volume v;
-	char **nodes = NULL;
-	size_t nsnaps = 0;
+	reg_delete_check chk = { 0 };
 	int64_t op;
 	pool *p;
 	int r;
@@ -458,26 +511,6 @@ static int volume_delete_locked(store *s, const char *id, dv_status *st)
 		return 0; /* already gone: success, as the spec asks */
 	if (r < 0)
 		return reg_error(r, st, "lookup");
-	r = registry_publication_nodes(s->reg, id, &nodes);
-	if (r == 0 && nodes[0]) {
-		dv_status_set(st, DV_FAILED_PRECONDITION,
-			      "volume %s is still published to node %s; unpublish it first", id,
-			      nodes[0]);
-		r = -EBUSY;
-		goto done;
-	}
-	/* Staged on this node (a driver in mode all shares the registry with
-	 * its Node service): a pod may be writing to it. The CO unstages
-	 * first; one that skipped ControllerPublish must not destroy it. */
-	reg_stage rs = { 0 };
-	if (registry_stage_get(s->reg, id, &rs) == 0) {
-		dv_status_set(st, DV_FAILED_PRECONDITION,
-			      "volume %s is still staged on this node at %s; unstage it first", id,
-			      rs.staging_path ? rs.staging_path : "?");
-		reg_stage_clear(&rs);
-		r = -EBUSY;
-		goto done;
-	}
 	p = store_pool_find(s, v.pool);
 	if (!p) {
 		r = dv_fail(st, -ENOENT, DV_FAILED_PRECONDITION,
@@ -485,10 +518,29 @@ static int volume_delete_locked(store *s, const char *id, dv_status *st)
 				  v.pool);
 		goto done;
 	}
-	/* btrfs and reflinked images outlive their sources, dir copies too:
-	 * snapshots never pin a volume here. Count for the log only. */
-	registry_snapshot_count_of(s->reg, id, &nsnaps);
-	r = registry_volume_delete_intent(s->reg, id, &op);
+	/* Not while published, nor while staged on this node (a driver in
+	 * mode all shares the registry with its Node service: a pod may be
+	 * writing to it; the CO unstages first, and one that skipped
+	 * ControllerPublish must not destroy it). The checks and the intent
+	 * are one transaction. btrfs and reflinked images outlive their
+	 * sources, dir copies too: snapshots never pin a volume here. */
+	r = registry_volume_delete_intent(s->reg, id, &chk, &op);
+	if (r == -EBUSY && chk.node[0]) {
+		dv_status_set(st, DV_FAILED_PRECONDITION,
+			      "volume %s is still published to node %s; unpublish it first", id,
+			      chk.node);
+		goto done;
+	}
+	if (r == -EBUSY && chk.staging_path) {
+		dv_status_set(st, DV_FAILED_PRECONDITION,
+			      "volume %s is still staged on this node at %s; unstage it first", id,
+			      chk.staging_path);
+		goto done;
+	}
+	if (r == -ENOENT) {
+		r = 0;
+		goto done;
+	}
 	if (r < 0) {
 		reg_error(r, st, "recording the deletion");
 		goto done;
@@ -510,9 +562,9 @@ static int volume_delete_locked(store *s, const char *id, dv_status *st)
 	}
 	release(s, v.pool, v.capacity, false);
 	log_info("store: deleted volume %s (%s) from pool %s%s", id, v.name ? v.name : "", v.pool,
-		 nsnaps ? "; its snapshots remain" : "");
+		 chk.snapshots ? "; its snapshots remain" : "");
 done:
-	registry_strv_free(nodes);
+	reg_delete_check_clear(&chk);
 	reg_volume_clear(&v);
 	return r;
 }

@@ -9,6 +9,10 @@ Environment:
   DYNVOLCTL_BIN     path of the dynvolctl binary  (default <repo>/build/dynvolctl)
   DYNVOL_PROTO_DIR  directory holding csi.proto   (default <repo>/proto)
 
+  DYNVOL_TEST_LOAD  when set (to a number of seconds, or 1 for the default
+                    900), a CPU and disk hog (loadgen.py) runs for the whole
+                    session, bounded by that time: the suite under load
+
 Message classes are generated from the project's own proto/csi.proto at test
 time with protoc; calls use channel.unary_unary with the classes'
 SerializeToString/FromString, so no generated gRPC stubs are needed.
@@ -109,6 +113,29 @@ def dynvol_version(dynvol_bin):
     version = out[len("dynvol "):].strip()
     assert version, f"empty version in {out!r}"
     return version
+
+
+@pytest.fixture(scope="session", autouse=True)
+def background_load():
+    """With DYNVOL_TEST_LOAD set: loadgen.py hogs the CPUs and the disk
+    while the whole session runs (stopped at its end, or after the given
+    seconds, whichever comes first)."""
+    value = os.environ.get("DYNVOL_TEST_LOAD", "")
+    if not value or value == "0":
+        yield None
+        return
+    seconds = float(value) if float(value) > 1 else 900.0
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).parent / "loadgen.py"),
+                             "--seconds", str(seconds)], stdin=subprocess.DEVNULL)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 # --------------------------------------------------------------------------

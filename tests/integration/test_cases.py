@@ -13,6 +13,10 @@ Case keys:
   secret           this string appears nowhere: log, status, state dir
   must_not_exist   paths that must not exist afterwards
   setup_symlink    {"link": path, "to": target} planted before the call
+  setup_volume     true: a volume is created first (default dir pool) and
+                   "@volume" in the request is its ID; path checks come
+                   after the volume lookup, so a case about a path names a
+                   volume that exists (an unknown one is NOT_FOUND first)
 """
 
 import glob
@@ -31,17 +35,30 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 CASES = sorted(glob.glob(os.path.join(REPO_ROOT, "tests", "cases", "security", "*.json")))
 
 
-def _subst(v, prefix):
+def _subst(v, prefix, volume=""):
     if isinstance(v, str):
         if v.startswith("@repeat:"):
             _, ch, n = v.split(":")
             return ch * int(n)
-        return v.replace("@prefix", prefix)
+        return v.replace("@prefix", prefix).replace("@volume", volume)
     if isinstance(v, list):
-        return [_subst(x, prefix) for x in v]
+        return [_subst(x, prefix, volume) for x in v]
     if isinstance(v, dict):
-        return {k: _subst(x, prefix) for k, x in v.items()}
+        return {k: _subst(x, prefix, volume) for k, x in v.items()}
     return v
+
+
+def _create_volume(ch, csi):
+    """A 1 MiB mount volume on the default pool; its ID."""
+    req = csi.CreateVolumeRequest(
+        name="case-volume",
+        volume_capabilities=[csi.VolumeCapability(
+            mount=csi.VolumeCapability.MountVolume(),
+            access_mode=csi.VolumeCapability.AccessMode(mode="SINGLE_NODE_WRITER"))])
+    fn = ch.unary_unary("/csi.v1.Controller/CreateVolume",
+                        request_serializer=lambda m: m.SerializeToString(),
+                        response_deserializer=csi.CreateVolumeResponse.FromString)
+    return fn(req, timeout=20).volume.volume_id
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +86,7 @@ def test_security_case(path, driver_factory, csi, prefix):
         created.append(lp)
     try:
         ch = drv.channel()
+        volume = _create_volume(ch, csi) if case.get("setup_volume") else ""
         if "raw_hex" in case or "raw_size" in case:
             payload = bytes.fromhex(case["raw_hex"].replace(" ", "")) if "raw_hex" in case \
                 else bytes(case["raw_size"])
@@ -79,7 +97,7 @@ def test_security_case(path, driver_factory, csi, prefix):
             name = method.rsplit("/", 1)[1]
             req_cls = getattr(csi, name + "Request")
             resp_cls = getattr(csi, name + "Response")
-            req = json_format.ParseDict(_subst(case["request"], prefix), req_cls())
+            req = json_format.ParseDict(_subst(case["request"], prefix, volume), req_cls())
             fn = ch.unary_unary(method, request_serializer=lambda m: m.SerializeToString(),
                                 response_deserializer=resp_cls.FromString)
             code, details, _ = rpc_code(fn, req, timeout=20)

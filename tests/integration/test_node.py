@@ -1439,7 +1439,17 @@ def _settled_capacity(c, pool, root, btrfs=False):
 
 @pytest.mark.parametrize("pool", ["img-xfs", "btr"])
 def test_ephemeral_volume_lifecycle(env, c, pool):
-    cap0 = _settled_capacity(c, pool, env.roots[pool], env.pools[pool][0] == "btrfs")
+    """Made by the first publish, gone with the last unpublish. What is
+    asserted is what the driver controls: its record, the backing object,
+    and for the image pool (thick: preallocated) the image's size and
+    allocated bytes. The image pool's free space is not compared: it is the
+    file system's, and the file system's own background work (xfs frees
+    blocks of deleted files asynchronously) moves it whatever the driver
+    does. The btrfs pool's reported capacity drops by the promise the
+    driver recorded (its accounting) and comes back."""
+    image = env.pools[pool][0] == "image"
+    btrfs = env.pools[pool][0] == "btrfs"
+    cap0 = _settled_capacity(c, pool, env.roots[pool], True) if btrfs else None
     handle = "csi-" + os.urandom(16).hex()
     t = env.target(handle)
     ctx = dict(EPH_CTX, size="64Mi", pool=pool)
@@ -1453,8 +1463,13 @@ def test_ephemeral_volume_lifecycle(env, c, pool):
     vid = vols[0].volume_id
     assert vols[0].capacity_bytes == 64 * MIB
     assert env.backing(pool, vid).exists()
-    cap1 = _settled_capacity(c, pool, env.roots[pool], env.pools[pool][0] == "btrfs")
-    assert cap1 <= cap0 - 64 * MIB + MIB, (cap0, cap1)
+    if image:
+        st = env.backing(pool, vid).stat()
+        assert st.st_size == 64 * MIB, st
+        assert st.st_blocks * 512 >= 64 * MIB, ("not preallocated", st.st_blocks * 512)
+    if btrfs:
+        cap1 = _settled_capacity(c, pool, env.roots[pool], True)
+        assert cap1 <= cap0 - 64 * MIB + MIB, (cap0, cap1)
     s = assert_ok(c.stats, vid, t)
     assert not s.volume_condition.abnormal
     for _ in range(2):
@@ -1462,10 +1477,11 @@ def test_ephemeral_volume_lifecycle(env, c, pool):
     assert mount_count(t) == 0 and not t.exists()
     assert c.list_volumes() == []
     assert not env.backing(pool, vid).exists(), "the ephemeral volume's object is left"
-    cap2 = _settled_capacity(c, pool, env.roots[pool], env.pools[pool][0] == "btrfs")
-    # back to at least where it was (btrfs may free earlier tests' extents
-    # meanwhile, so it can also be more)
-    assert cap2 >= cap0 - MIB, (cap0, cap2)
+    if btrfs:
+        cap2 = _settled_capacity(c, pool, env.roots[pool], True)
+        # back to at least where it was (btrfs may free earlier tests'
+        # extents meanwhile, so it can also be more)
+        assert cap2 >= cap0 - MIB, (cap0, cap2)
     assert not any((env.state_dir / "ephemeral").iterdir()), "ephemeral staging dir left"
     assert_clean(env)
 

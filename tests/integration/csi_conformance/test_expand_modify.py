@@ -176,12 +176,8 @@ def test_modify_missing_volume_id(mv):
               mutable_parameters={"compression": "zstd"})
 
 
-def test_modify_missing_mutable_parameters(mv):
-    """mutable_parameters: 'This field is REQUIRED.'; 'A repeated or map
-    field listed as REQUIRED MUST contain at least 1 element.'; Error Scheme:
-    'Missing required field | 3 INVALID_ARGUMENT'."""
-    vol = mv.create_volume()
-    mv.expect(INVALID_ARGUMENT, "ControllerModifyVolume", volume_id=vol.volume_id)
+# An empty mutable_parameters map is a no-op, not a missing field: see
+# test_error_order.py (test_modify_with_empty_mutable_parameters_*).
 
 
 def test_modify_unknown_parameter(mv):

@@ -62,7 +62,7 @@ protoc -I"$proto_dir" -I/usr/include \
 	--go_out="plugins=grpc,paths=source_relative,$wkt:$pkg" \
 	"$proto_dir/csi.proto"
 
-cp "$here/main.go" "$gopath/src/dynvol.io/interop/main.go"
+cp "$here"/*.go "$gopath/src/dynvol.io/interop/"
 
 gocache=${DYNVOL_GOCACHE:-$tmp/gocache}
 mkdir -p "$gocache"
