@@ -84,6 +84,8 @@ struct rpc_call {
 	int64_t deadline_ns;
 	atomic_bool cancelled;
 	bool on_worker;
+	bool on_loop;            /* a TRY_INLINE handler runs on the loop now */
+	bool deferred;           /* ... and asked for a worker */
 
 	/* request */
 	rpc_frame_reader reader;
@@ -426,6 +428,14 @@ int64_t rpc_call_deadline(const rpc_call *call)
 	return call->deadline_ns;
 }
 
+bool rpc_call_defer(rpc_call *call)
+{
+	if (!call->on_loop)
+		return false;
+	call->deferred = true;
+	return true;
+}
+
 const char *rpc_call_method(const rpc_call *call)
 {
 	return call->path;
@@ -468,6 +478,8 @@ static void call_execute(rpc_call *call)
 	if (atomic_load(&call->cancelled))
 		return;
 	me->m->handler(call, call->request, me->payload);
+	if (call->deferred)
+		return; /* it runs again on a worker */
 	if (!call->answered)
 		rpc_call_fail(call, DV_INTERNAL, "handler for %s returned no answer", call->path);
 }
@@ -781,10 +793,16 @@ static void call_request_done(rpc_call *call)
 		return;
 	}
 	call->state = CALL_RUNNING;
-	if ((call->method->m->flags & RPC_METHOD_INLINE) && call->method->delay_ns == 0) {
+	if ((call->method->m->flags & (RPC_METHOD_INLINE | RPC_METHOD_TRY_INLINE)) &&
+	    call->method->delay_ns == 0) {
+		call->on_loop = (call->method->m->flags & RPC_METHOD_INLINE) == 0;
 		call_execute(call);
-		call_respond(call);
-		return;
+		call->on_loop = false;
+		if (!call->deferred) {
+			call_respond(call);
+			return;
+		}
+		call->deferred = false;
 	}
 	call->refs++;
 	call->on_worker = true;

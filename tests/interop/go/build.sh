@@ -1,5 +1,6 @@
 #!/bin/bash
-# Builds the grpc-go interop client (tests/interop/go/main.go).
+# Builds the grpc-go interop client (tests/interop/go/*.go: main.go the
+# checks, bench.go the load mode).
 #
 #   tests/interop/go/build.sh OUT_BINARY
 #
@@ -62,7 +63,7 @@ protoc -I"$proto_dir" -I/usr/include \
 	--go_out="plugins=grpc,paths=source_relative,$wkt:$pkg" \
 	"$proto_dir/csi.proto"
 
-cp "$here/main.go" "$gopath/src/dynvol.io/interop/main.go"
+cp "$here"/*.go "$gopath/src/dynvol.io/interop/"
 
 gocache=${DYNVOL_GOCACHE:-$tmp/gocache}
 mkdir -p "$gocache"
