@@ -133,6 +133,8 @@ def main():
         go_client, results["go_note"] = args.go_client, None
         if args.no_go:
             results["go_note"] = "skipped: --no-go"
+        elif not endpoint.startswith("unix:///"):
+            go_client, results["go_note"] = None, "skipped: the grpc-go client dials unix:/// only"
         elif not go_client:
             print("building the grpc-go client ...", file=sys.stderr, flush=True)
             go_client, results["go_note"] = build_go_client(build)
