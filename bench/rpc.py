@@ -100,7 +100,10 @@ def main():
         wait_socket(sock, proc)
     try:
         time.sleep(0.3)
-        results = {"endpoint": endpoint, "rss_kb_idle": rss_kb(pid) if pid else None,
+        # The machine's load when the run began: on 2 shared cores a busy
+        # neighbour halves these rates; say so next to them.
+        results = {"endpoint": endpoint, "loadavg_1m": round(os.getloadavg()[0], 2),
+                   "rss_kb_idle": rss_kb(pid) if pid else None,
                    "rss_anon_kb_idle": rss_kb(pid, "RssAnon") if pid else None, "runs": []}
         peak = [0]
         peak_anon = [0]
@@ -153,6 +156,8 @@ def main():
         for r in results["runs"]:
             print(f"{r['concurrency']:>5} {r['calls_per_sec']:>10.0f} {r['p50_us']:>8.0f} {r['p99_us']:>8.0f} "
                   f"{r['max_us']:>8.0f} {r['errors']:>6} {r['rss_kb_peak'] or '-':>12}")
+        print(f"load average at the start: {results['loadavg_1m']} (2 cores: above 1 means "
+              f"something else ran too)")
         print(f"driver RSS idle: {results['rss_kb_idle']} kB "
               f"({results['rss_anon_kb_idle']} kB anonymous)")
         r16 = by_c[16]
