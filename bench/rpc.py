@@ -156,8 +156,7 @@ def main():
         for r in results["runs"]:
             print(f"{r['concurrency']:>5} {r['calls_per_sec']:>10.0f} {r['p50_us']:>8.0f} {r['p99_us']:>8.0f} "
                   f"{r['max_us']:>8.0f} {r['errors']:>6} {r['rss_kb_peak'] or '-':>12}")
-        print(f"load average at the start: {results['loadavg_1m']} (2 cores: above 1 means "
-              f"something else ran too)")
+        print(f"load average (1 min) at the start: {results['loadavg_1m']} on {os.cpu_count()} CPUs")
         print(f"driver RSS idle: {results['rss_kb_idle']} kB "
               f"({results['rss_anon_kb_idle']} kB anonymous)")
         r16 = by_c[16]
