@@ -50,6 +50,10 @@ T0 = time.time()
 # "lower": at most. The ratio is always oriented so that >= 1 meets it.
 T_PROBE_CPS16 = 20000      # bench/rpc.py, docs/testing.md
 T_PROBE_P99_16 = 2000      # us
+# Probe from a grpc-go client @16 on one ClientConn: 1.5x the Go host-path
+# driver's 34,300 calls/s, p99 below its ~1.5 ms (issue 11; bench/rpc.py)
+T_GO_PROBE_CPS16 = 51450
+T_GO_PROBE_P99_16 = 1500   # us
 T_RSS_RPC = 8192           # kB: Probe load on a driver with no pools (docs/benchmarks.md)
 T_RSS_DRIVER = 8192        # kB: idle with pools, and with 10,000 volumes (the issue)
 T_PAIRS_IMG16 = 5000       # pairs/s, image pool, concurrency 16 (issue 11)
@@ -193,6 +197,15 @@ def metrics_of(bench, external=False):
             metric(rows, g, f"rpc.c{c}.p50_us", f"Probe p50 @{c}", r["p50_us"], "us", "lower")
             metric(rows, g, f"rpc.c{c}.p99_us", f"Probe p99 @{c}", r["p99_us"], "us", "lower",
                    T_PROBE_P99_16 if c == 16 else None)
+        for r in rpc.get("go_runs", []):
+            c, k = r["concurrency"], r["conns"]
+            one = k == 1
+            mid, at = (f"rpc.go.c{c}", f"@{c}") if one else (f"rpc.go.c{c}.conns{k}", f"@{c}/{k} conns")
+            metric(rows, g, f"{mid}.calls_per_sec", f"Probe calls/s from grpc-go {at}",
+                   r["calls_per_sec"], "calls/s", "higher",
+                   T_GO_PROBE_CPS16 if one and c == 16 else None)
+            metric(rows, g, f"{mid}.p99_us", f"Probe p99 from grpc-go {at}", r["p99_us"], "us",
+                   "lower", T_GO_PROBE_P99_16 if one and c == 16 else None)
     if ctl:
         g = "CreateVolume+DeleteVolume pairs"
         def pair_target(p, c):
@@ -470,6 +483,10 @@ def latency_groups(bench):
     if rpc and rpc.get("runs"):
         out.append(("Probe", [(f"@{r['concurrency']}", r["p50_us"] / 1000, r["p99_us"] / 1000)
                               for r in rpc["runs"]], ("@16", T_PROBE_P99_16 / 1000)))
+    if rpc and rpc.get("go_runs"):
+        out.append(("Probe from grpc-go",
+                    [(f"@{r['concurrency']}/{r['conns']}c", r["p50_us"] / 1000, r["p99_us"] / 1000)
+                     for r in rpc["go_runs"]], ("@16/1c", T_GO_PROBE_P99_16 / 1000)))
     if ctl:
         pools = []
         for r in ctl.get("pairs", []):
@@ -737,6 +754,8 @@ def main():
             log(f"{name} FAILED: {err}")
         else:
             rep["benchmarks"][name] = res
+            if name == "rpc" and res.get("go_note"):  # grpc-go rows left out: say why
+                rep["runs"][name]["note"] = "grpc-go rows " + res["go_note"]
             log(f"{name} done in {secs:.0f} s")
     write_outputs(rep, cmp_rep, outdir)
     latest = os.path.join(args.out, "latest")

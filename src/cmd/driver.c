@@ -28,6 +28,9 @@
 #define DEFAULT_DRIVER_NAME "csi.dynvol.io"
 /* how long the server must be quiet before on_idle() returns memory */
 #define IDLE_QUIET_NS (500 * 1000000LL)
+/* A liveness probe every few seconds still sees a fresh check each time;
+ * a burst of Probes costs one check a second. */
+#define DEFAULT_PROBE_CACHE_NS (1000 * 1000000LL)
 
 static rpc_server *volatile running_server;
 
@@ -55,6 +58,8 @@ static void usage(FILE *f)
 	      "  --max-msg-size N     largest request in bytes (default 4194304)\n"
 	      "  --workers N          handler threads (default 8)\n"
 	      "  --grace-period DUR   drain time on SIGTERM, e.g. 30s (default 30s)\n"
+	      "  --probe-cache DUR    Probe reuses a ready verdict this long; 0 checks\n"
+	      "                       on every call (default 1s)\n"
 	      "  --path-prefix DIR    node targets must lie beneath DIR (repeatable;\n"
 	      "                       default /var/lib/kubelet)\n"
 	      "  --max-volumes-per-node N  reported by NodeGetInfo, enforced by publish\n"
@@ -195,7 +200,7 @@ int cmd_driver(int argc, char **argv)
 	enum {
 		OPT_ENDPOINT = 256, OPT_MODE, OPT_NODE_ID, OPT_DRIVER_NAME, OPT_STATE_DIR,
 		OPT_CONFIG, OPT_LOG_LEVEL, OPT_LOG_FORMAT, OPT_MAX_MSG, OPT_WORKERS, OPT_GRACE,
-		OPT_PATH_PREFIX, OPT_MAX_VOLUMES,
+		OPT_PATH_PREFIX, OPT_MAX_VOLUMES, OPT_PROBE_CACHE,
 	};
 	static const struct option longopts[] = {
 		{ "endpoint", required_argument, NULL, OPT_ENDPOINT },
@@ -211,6 +216,7 @@ int cmd_driver(int argc, char **argv)
 		{ "grace-period", required_argument, NULL, OPT_GRACE },
 		{ "path-prefix", required_argument, NULL, OPT_PATH_PREFIX },
 		{ "max-volumes-per-node", required_argument, NULL, OPT_MAX_VOLUMES },
+		{ "probe-cache", required_argument, NULL, OPT_PROBE_CACHE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -229,6 +235,7 @@ int cmd_driver(int argc, char **argv)
 	int c, r, ret = 1;
 	uint64_t size;
 	int64_t ns;
+	int64_t probe_cache_ns = DEFAULT_PROBE_CACHE_NS;
 
 	/* glibc gives every thread that allocates its own arena; with eight
 	 * handler threads that alone doubles RSS. Two arenas cost nothing
@@ -295,6 +302,13 @@ int cmd_driver(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			opts.grace_ns = ns;
+			break;
+		case OPT_PROBE_CACHE:
+			if (dv_parse_duration(optarg, &ns) < 0 || ns < 0 || ns > 3600 * 1000000000LL) {
+				fprintf(stderr, "dynvol driver: --probe-cache must be a duration like 1s or 0, at most 1h\n");
+				return EXIT_USAGE;
+			}
+			probe_cache_ns = ns;
 			break;
 		case OPT_PATH_PREFIX:
 			if (n_prefixes == sizeof(prefixes) / sizeof(prefixes[0])) {
@@ -395,6 +409,7 @@ int cmd_driver(int argc, char **argv)
 	drv.max_volumes_per_node = cfg->max_volumes_per_node > 0 ? (size_t)cfg->max_volumes_per_node : 0;
 	drv.name = driver_name;
 	drv.version = DYNVOL_VERSION;
+	drv.probe_cache_ns = probe_cache_ns;
 	drv.node_id = node_id;
 	drv.state_dir = state_dir;
 	drv.config = cfg;

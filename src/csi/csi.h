@@ -7,7 +7,9 @@
 #ifndef DYNVOL_CSI_H
 #define DYNVOL_CSI_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "rpc/server.h"
@@ -31,6 +33,11 @@ typedef struct {
 	const dv_config *config; /* pools, topology; never NULL */
 	store *store;            /* volumes and snapshots; NULL in node-only mode */
 	size_t max_volumes_per_node;
+	/* How long Probe reuses a "ready" verdict (ns); 0 checks on every
+	 * call. A cached verdict is answered on the event loop, without a
+	 * thread hand-off or a file system call (identity.c). */
+	int64_t probe_cache_ns;
+	_Atomic int64_t probe_ready_until; /* identity.c: cache expiry (monotonic) */
 } csi_driver;
 
 /* The topology key every dynvol node reports: local pools are reachable

@@ -12,6 +12,7 @@
 
 #include "csi.h"
 #include "log.h"
+#include "strutil.h"
 #include "csi.pb-c.h"
 
 csi_mode csi_mode_from_string(const char *s)
@@ -108,19 +109,70 @@ const char *csi_driver_not_ready(const csi_driver *drv, char *buf, size_t len)
 	return why;
 }
 
+/*
+ * Probe's readiness cache. probe_ready_until holds, as one atomic value:
+ *   > 0  a check that began at T found the driver ready: reuse it until
+ *        T + probe_cache_ns;
+ *   < 0  a check that began at -value found it not ready;
+ *   0    nothing known.
+ * A check that finds the driver ready publishes only if no check that
+ * began later found it not ready, so a failure is never covered by a
+ * slower success racing it.
+ */
+static bool probe_cached_ready(csi_driver *drv)
+{
+	int64_t until = atomic_load_explicit(&drv->probe_ready_until, memory_order_relaxed);
+
+	return until > 0 && dv_now_ns() < until;
+}
+
+static void probe_publish(csi_driver *drv, int64_t began, bool ready)
+{
+	int64_t cur = atomic_load(&drv->probe_ready_until);
+
+	if (drv->probe_cache_ns <= 0)
+		return;
+	if (!ready) {
+		atomic_store(&drv->probe_ready_until, -began);
+		return;
+	}
+	int64_t until = began + drv->probe_cache_ns;
+	do {
+		if ((cur < 0 && -cur > began) || cur >= until)
+			return; /* a later failure, or a fresher success */
+	} while (!atomic_compare_exchange_weak(&drv->probe_ready_until, &cur, until));
+}
+
+/*
+ * Liveness probes and sidecars call Probe every few seconds, and a CO may
+ * call it in bursts. A cached "ready" is answered on the event loop: no
+ * thread hand-off, no file system or registry access. Otherwise the check
+ * runs on a worker, since it may block on a hung mount. "Not ready" is
+ * never reused: the next Probe checks again, so recovery shows at once.
+ */
 static void probe(rpc_call *call, const ProtobufCMessage *req, void *payload)
 {
 	csi_driver *drv = payload;
 	Csi__V1__ProbeResponse resp = CSI__V1__PROBE_RESPONSE__INIT;
 	Google__Protobuf__BoolValue ready = GOOGLE__PROTOBUF__BOOL_VALUE__INIT;
-	char buf[512];
-	const char *why = csi_driver_not_ready(drv, buf, sizeof(buf));
 
-	/* Not ready is an answer, not an error: the CO decides what to do.
-	 * The reason goes to the log so an operator can act on it. */
-	if (why)
-		dv_log(DV_LOG_WARN, "probe: not ready: %s", why);
-	ready.value = why == NULL;
+	ready.value = probe_cached_ready(drv);
+	if (!ready.value) {
+		char buf[512];
+		int64_t began;
+		const char *why;
+
+		if (rpc_call_defer(call))
+			return;
+		began = dv_now_ns();
+		why = csi_driver_not_ready(drv, buf, sizeof(buf));
+		probe_publish(drv, began, why == NULL);
+		/* Not ready is an answer, not an error: the CO decides what to
+		 * do. The reason goes to the log so an operator can act on it. */
+		if (why)
+			dv_log(DV_LOG_WARN, "probe: not ready: %s", why);
+		ready.value = why == NULL;
+	}
 	resp.ready = &ready;
 	rpc_call_reply(call, &resp.base);
 }
@@ -132,10 +184,10 @@ static const rpc_method identity_methods[] = {
 	  &csi__v1__get_plugin_capabilities_request__descriptor,
 	  &csi__v1__get_plugin_capabilities_response__descriptor, get_plugin_capabilities,
 	  RPC_METHOD_INLINE },
-	/* Probe touches the file system: a worker, so a hung mount never
-	 * stalls the event loop. */
+	/* Probe's check touches the file system: on a worker, so a hung
+	 * mount never stalls the event loop; a cached verdict is not. */
 	{ "/csi.v1.Identity/Probe", &csi__v1__probe_request__descriptor,
-	  &csi__v1__probe_response__descriptor, probe, 0 },
+	  &csi__v1__probe_response__descriptor, probe, RPC_METHOD_TRY_INLINE },
 };
 
 int csi_identity_register(rpc_server *srv, csi_driver *drv)

@@ -4,7 +4,8 @@
  * One event-loop thread owns every socket and nghttp2 session; handlers run
  * on a worker pool so a slow one (mkfs, mount) never stalls other streams.
  * Handlers flagged RPC_METHOD_INLINE are cheap and never block: they run on
- * the loop itself and skip two thread hand-offs.
+ * the loop itself and skip two thread hand-offs. RPC_METHOD_TRY_INLINE ones
+ * run on the loop while they can answer at once, on a worker otherwise.
  *
  * What the server guarantees to clients (PROTOCOL-HTTP2.md):
  *  - grpc-timeout is honoured: at the deadline the call ends with
@@ -40,6 +41,10 @@ typedef void (*rpc_handler_fn)(rpc_call *call, const ProtobufCMessage *req, void
 
 enum {
 	RPC_METHOD_INLINE = 1 << 0, /* cheap, never blocks: run on the loop */
+	/* Runs on the loop first; a handler that finds it would block calls
+	 * rpc_call_defer() and returns, and runs again on a worker. For
+	 * handlers that are usually cheap (Probe answered from a cache). */
+	RPC_METHOD_TRY_INLINE = 1 << 1,
 };
 
 typedef struct {
@@ -127,6 +132,14 @@ void rpc_call_fail(rpc_call *call, dv_code code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Takes the status' code and message; st is left cleared. */
 void rpc_call_fail_status(rpc_call *call, dv_status *st);
+
+/*
+ * In a RPC_METHOD_TRY_INLINE handler: returns true when the handler is on
+ * the loop thread; the call is then queued for a worker, where the handler
+ * runs again, and this run must return at once without answering. Returns
+ * false on a worker (the handler carries on and answers there).
+ */
+bool rpc_call_defer(rpc_call *call);
 
 bool rpc_call_cancelled(const rpc_call *call);
 /* Monotonic deadline in ns (dv_now_ns clock); INT64_MAX when none. */

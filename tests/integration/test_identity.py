@@ -80,24 +80,89 @@ def test_probe_ready(csi, driver):
     assert resp.ready.value is True
 
 
-@pytest.mark.parametrize("how", ["removed", "replaced_by_file"])
-def test_probe_not_ready_without_state_dir(csi, driver, how):
-    ch = driver.channel()
-    assert probe(csi, ch).ready.value is True
-
-    shutil.rmtree(driver.state_dir)
+def break_state_dir(state_dir, how):
+    shutil.rmtree(state_dir)
     if how == "replaced_by_file":
-        driver.state_dir.write_text("not a directory\n")
+        state_dir.write_text("not a directory\n")
 
+
+def assert_not_ready(csi, ch):
     code, details, resp = rpc_code(probe, csi, ch)
     if code == grpc.StatusCode.OK:
         assert not (resp.HasField("ready") and resp.ready.value), \
             "Probe reports ready although the state dir is gone"
     else:
         assert code == grpc.StatusCode.FAILED_PRECONDITION, (code, details)
+
+
+@pytest.mark.parametrize("how", ["removed", "replaced_by_file"])
+def test_probe_not_ready_without_state_dir(csi, driver_factory, how):
+    """With --probe-cache 0 every Probe checks: the first one after the
+    state dir broke says not ready."""
+    driver = driver_factory(extra_args=["--probe-cache", "0"])
+    ch = driver.channel()
+    assert probe(csi, ch).ready.value is True
+
+    break_state_dir(driver.state_dir, how)
+
+    assert_not_ready(csi, ch)
     # Still serving: the driver did not die because its state dir vanished.
     assert plugin_info(csi, ch).name == DEFAULT_DRIVER_NAME
     assert driver.alive()
+
+
+def test_probe_not_ready_within_the_default_cache_time(csi, driver):
+    """By default a ready verdict is reused for 1 s: a broken state dir
+    shows within that (plus slack for a loaded machine), not later."""
+    ch = driver.channel()
+    assert probe(csi, ch).ready.value is True
+    broke = time.monotonic()
+    break_state_dir(driver.state_dir, "removed")
+
+    while True:
+        resp = probe(csi, ch)
+        if not resp.ready.value:
+            break
+        assert time.monotonic() - broke < 3.0, \
+            "Probe still says ready 3 s after the state dir was removed (cache is 1 s)"
+        time.sleep(0.05)
+    # Not ready is never reused: it stays not ready, call after call.
+    for _ in range(3):
+        assert_not_ready(csi, ch)
+
+
+def test_probe_reuses_a_ready_verdict(csi, driver_factory):
+    """Within --probe-cache a ready Probe is answered without looking at the
+    file system again: after the state dir is removed it still says ready."""
+    driver = driver_factory(extra_args=["--probe-cache", "1h"])
+    ch = driver.channel()
+    assert probe(csi, ch).ready.value is True
+    break_state_dir(driver.state_dir, "removed")
+    for _ in range(50):
+        assert probe(csi, ch).ready.value is True
+
+
+def test_probe_does_not_reuse_not_ready(csi, driver_factory):
+    """A not-ready verdict is never cached, even with a long --probe-cache:
+    the driver is ready again at the first Probe after the cause is gone."""
+    driver = driver_factory(extra_args=["--probe-cache", "1h"])
+    ch = driver.channel()
+    pool = driver.state_dir / "pools" / "default"  # the default pool's root
+    assert pool.is_dir()
+    pool.rename(driver.state_dir / "away")
+    assert_not_ready(csi, ch)
+    assert_not_ready(csi, ch)
+    (driver.state_dir / "away").rename(pool)
+    assert probe(csi, ch).ready.value is True
+
+
+@pytest.mark.parametrize("value", ["-1s", "forever", "2h"])
+def test_bad_probe_cache_is_refused(dynvol_bin, tmp_path, value):
+    res = subprocess.run([dynvol_bin, "driver", "--state-dir", str(tmp_path),
+                          "--probe-cache", value],
+                         capture_output=True, text=True, timeout=10)
+    assert res.returncode != 0
+    assert "--probe-cache" in res.stderr, res.stderr
 
 
 def test_identity_served_in_every_mode(csi, driver_factory):

@@ -1,5 +1,6 @@
 #!/bin/bash
-# Builds the grpc-go interop client (tests/interop/go/main.go).
+# Builds the grpc-go interop client (tests/interop/go/*.go: main.go the
+# checks, bench.go the load mode).
 #
 #   tests/interop/go/build.sh OUT_BINARY
 #

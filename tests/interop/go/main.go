@@ -194,7 +194,7 @@ func hammer(clients []csipb.IdentityClient, n, c int) error {
 func main() {
 	flag.Parse()
 	if *endpoint == "" || flag.NArg() != 0 {
-		fmt.Fprintln(os.Stderr, "usage: interop -endpoint unix:///abs/path/csi.sock [-want-name NAME] [-mode all|controller|node] [-n N] [-c C] [-conns K] [-delayed-probe] [-run RE] [-skip RE]")
+		fmt.Fprintln(os.Stderr, "usage: interop -endpoint unix:///abs/path/csi.sock [-want-name NAME] [-mode all|controller|node] [-n N] [-c C] [-conns K] [-delayed-probe] [-run RE] [-skip RE]\n       interop -endpoint unix:///abs/path/csi.sock -bench probe [-c N] [-conns K] [-d 5s] (see bench.go)")
 		os.Exit(2)
 	}
 	if *numCalls < 1 || *numWorkers < 1 || *numConns < 1 {
@@ -215,6 +215,9 @@ func main() {
 			os.Exit(2)
 		}
 		*f.re = re
+	}
+	if *benchName != "" {
+		os.Exit(runBench())
 	}
 
 	ctx, cancel := withTimeout(10 * time.Second)
