@@ -119,8 +119,9 @@ func ensureNS(c *client, ns string) {
 		"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]string{"name": ns}}, "")
 }
 
-// crud: each worker loops create, get, update (merge patch), delete of its
-// own PVC names; every write is a durable commit on the server.
+// crud: each worker loops create, get, update (merge patch), delete and
+// finalizer removal of its own PVC names; every write is a durable commit
+// on the server.
 func crud(c *client, conc int, dur time.Duration, ns string) map[string]interface{} {
 	ensureNS(c, ns)
 	var writes, reads, errs int64
@@ -145,6 +146,10 @@ func crud(c *client, conc int, dur time.Duration, ns string) map[string]interfac
 					{"PATCH", base + "/" + name, "application/merge-patch+json",
 						map[string]interface{}{"metadata": map[string]interface{}{"labels": map[string]string{"i": fmt.Sprint(i)}}}, 200, true},
 					{"DELETE", base + "/" + name, "", nil, 200, true},
+					// the PVC protection finalizer holds the delete:
+					// dropping it is the write that removes the object
+					{"PATCH", base + "/" + name, "application/merge-patch+json",
+						map[string]interface{}{"metadata": map[string]interface{}{"finalizers": nil}}, 200, true},
 				}
 				for _, s := range steps {
 					t0 := time.Now()
@@ -160,8 +165,6 @@ func crud(c *client, conc int, dur time.Duration, ns string) map[string]interfac
 						atomic.AddInt64(&reads, 1)
 					}
 				}
-				// the PVC protection finalizer holds the delete: drop it
-				c.do("PATCH", base+"/"+name, map[string]interface{}{"metadata": map[string]interface{}{"finalizers": nil}}, "application/merge-patch+json")
 			}
 		}(w)
 	}

@@ -75,7 +75,7 @@ static int open_db(const char *path, bool writer, sqlite3 **out)
 	sqlite3_busy_timeout(db, 5000);
 	const char *pragmas = writer ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
 				       "PRAGMA cache_size=-2048;"
-				     : "PRAGMA cache_size=-1024;";
+				     : "PRAGMA cache_size=-256;";
 	if (sqlite3_exec(db, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
 		sqlite3_close(db);
 		return -EIO;
