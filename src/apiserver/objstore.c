@@ -36,6 +36,8 @@ struct dv_objstore {
 
 	pthread_mutex_t lock; /* queue, ring, rv, read pool */
 	pthread_cond_t queue_cond;
+	pthread_mutex_t ring_lock; /* rv, commits, the history: watchers never
+				      contend with writers queueing */
 	pthread_cond_t event_cond;
 	dv_os_write *queue_head, *queue_tail;
 	bool closing;
@@ -142,7 +144,7 @@ void dv_event_release(dv_event *ev)
 	free(ev);
 }
 
-/* Appends a committed event to the history. Called with st->lock held. */
+/* Appends a committed event to the history. Called with st->ring_lock held. */
 static void ring_push(dv_objstore *st, dv_event *ev)
 {
 	size_t slot = st->head_seq % st->ring_cap;
@@ -312,7 +314,7 @@ static void *writer_main(void *arg)
 		}
 		if (!st->queue_head)
 			st->queue_tail = NULL;
-		uint64_t rv = st->rv;
+		uint64_t rv = st->rv; /* only this thread changes it */
 		bool nosync = st->nosync;
 		pthread_mutex_unlock(&st->lock);
 		if (nosync != st->nosync_applied) {
@@ -343,15 +345,17 @@ static void *writer_main(void *arg)
 			fail_batch(batch, n, evs);
 		}
 
-		pthread_mutex_lock(&st->lock);
 		if (ok) {
+			pthread_mutex_lock(&st->ring_lock);
 			st->rv = rv;
 			st->commits++;
 			for (size_t i = 0; i < n; i++)
 				if (evs[i])
 					ring_push(st, evs[i]);
 			pthread_cond_broadcast(&st->event_cond);
+			pthread_mutex_unlock(&st->ring_lock);
 		}
+		pthread_mutex_lock(&st->lock);
 		/* Each writer waits on its own condition: waking only the
 		 * writers of this batch, not every waiting one. */
 		for (size_t i = 0; i < n; i++) {
@@ -379,6 +383,7 @@ int dv_objstore_open(const char *path, size_t history, dv_objstore **out, char *
 	st->pool = calloc(READ_POOL_KEEP, sizeof *st->pool);
 	pthread_mutex_init(&st->lock, NULL);
 	pthread_mutex_init(&st->pool_lock, NULL);
+	pthread_mutex_init(&st->ring_lock, NULL);
 	pthread_cond_init(&st->queue_cond, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
@@ -418,9 +423,11 @@ void dv_objstore_close(dv_objstore *st)
 	if (!st)
 		return;
 	pthread_mutex_lock(&st->lock);
+	pthread_mutex_lock(&st->ring_lock);
 	st->closing = true;
 	pthread_cond_broadcast(&st->queue_cond);
 	pthread_cond_broadcast(&st->event_cond);
+	pthread_mutex_unlock(&st->ring_lock);
 	pthread_mutex_unlock(&st->lock);
 	if (st->writer_started)
 		pthread_join(st->writer, NULL);
@@ -432,6 +439,7 @@ void dv_objstore_close(dv_objstore *st)
 		sqlite3_close(st->wdb);
 	pthread_mutex_destroy(&st->lock);
 	pthread_mutex_destroy(&st->pool_lock);
+	pthread_mutex_destroy(&st->ring_lock);
 	pthread_cond_destroy(&st->queue_cond);
 	pthread_cond_destroy(&st->event_cond);
 	free(st->ring);
@@ -442,9 +450,9 @@ void dv_objstore_close(dv_objstore *st)
 
 uint64_t dv_objstore_rv(dv_objstore *st)
 {
-	pthread_mutex_lock(&st->lock);
+	pthread_mutex_lock(&st->ring_lock);
 	uint64_t rv = st->rv;
-	pthread_mutex_unlock(&st->lock);
+	pthread_mutex_unlock(&st->ring_lock);
 	return rv;
 }
 
@@ -459,9 +467,9 @@ void dv_objstore_set_durable(dv_objstore *st, bool durable)
 
 uint64_t dv_objstore_commits(dv_objstore *st)
 {
-	pthread_mutex_lock(&st->lock);
+	pthread_mutex_lock(&st->ring_lock);
 	uint64_t c = st->commits;
-	pthread_mutex_unlock(&st->lock);
+	pthread_mutex_unlock(&st->ring_lock);
 	return c;
 }
 
@@ -604,9 +612,9 @@ int dv_objstore_watch(dv_objstore *st, const char *res, const char *ns, uint64_t
 		dv_watch_close(w);
 		return -ENOMEM;
 	}
-	pthread_mutex_lock(&st->lock);
+	pthread_mutex_lock(&st->ring_lock);
 	if (from < st->evicted_rv) {
-		pthread_mutex_unlock(&st->lock);
+		pthread_mutex_unlock(&st->ring_lock);
 		dv_watch_close(w);
 		return -ERANGE;
 	}
@@ -621,7 +629,7 @@ int dv_objstore_watch(dv_objstore *st, const char *res, const char *ns, uint64_t
 	w->next_seq = seq;
 	if (seq < st->head_seq)
 		w->seen_rv = from;
-	pthread_mutex_unlock(&st->lock);
+	pthread_mutex_unlock(&st->ring_lock);
 	*out = w;
 	return 0;
 }
@@ -645,7 +653,7 @@ int dv_watch_next(dv_watch *w, int timeout_ms, dv_event **ev, uint64_t *seen_rv)
 		until.tv_nsec -= 1000000000L;
 	}
 	int r = 0;
-	pthread_mutex_lock(&st->lock);
+	pthread_mutex_lock(&st->ring_lock);
 	for (;;) {
 		if (st->closing) {
 			r = -ESHUTDOWN;
@@ -671,13 +679,13 @@ int dv_watch_next(dv_watch *w, int timeout_ms, dv_event **ev, uint64_t *seen_rv)
 		}
 		if (st->rv > w->seen_rv)
 			w->seen_rv = st->rv;
-		if (pthread_cond_timedwait(&st->event_cond, &st->lock, &until) == ETIMEDOUT) {
+		if (pthread_cond_timedwait(&st->event_cond, &st->ring_lock, &until) == ETIMEDOUT) {
 			r = 0;
 			break;
 		}
 	}
 	*seen_rv = w->seen_rv;
-	pthread_mutex_unlock(&st->lock);
+	pthread_mutex_unlock(&st->ring_lock);
 	return r;
 }
 
