@@ -569,6 +569,11 @@ int kube_update_retry(kube_client *c, const kube_resource *res, const char *ns, 
 	int r = -EIO;
 	for (int i = 0; i < attempts; i++) {
 		if (i > 0) {
+			/* Contenders that all re-read at once collide again: a
+			 * short, jittered, growing pause spreads them out
+			 * (client-go's retry.DefaultBackoff: 10 ms and up). */
+			kube_sleep_ns(kube_jitter(kube_backoff_delay(10000000LL, 1000000000LL,
+								     (unsigned)(i - 1)), 0.5));
 			pthread_mutex_lock(&c->stats_lock);
 			c->stats.conflict_retries++;
 			pthread_mutex_unlock(&c->stats_lock);

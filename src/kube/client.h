@@ -115,7 +115,8 @@ typedef int (*kube_mutate_fn)(json_t *obj, void *payload);
 
 /* Read-modify-write with optimistic concurrency: GET, mutate, PUT (or PUT
  * /status when status is true) with the read resourceVersion; on 409
- * re-read and re-apply, up to attempts times (<= 0: 5). Returns the last
+ * pause (10 ms doubling, jittered, capped at 1 s), re-read and re-apply,
+ * up to attempts times (<= 0: 5). Returns the last
  * HTTP status (200 on success, also when mutate returned 1), mutate's
  * negative error, or a negative errno; resp holds the final object. */
 int kube_update_retry(kube_client *c, const kube_resource *res, const char *ns, const char *name,

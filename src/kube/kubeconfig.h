@@ -28,7 +28,7 @@ typedef struct {
 	char *server;	    /* "https://host:port", no trailing slash */
 	char *context;	    /* the context used; NULL in-cluster */
 	char *namespace;    /* the context's namespace, or the pod's; "default" */
-	char *ca_pem;	    /* certificate-authority(-data); NULL: system CAs */
+	char *ca_pem;	    /* certificate-authority(-data); NULL: the default CA bundle */
 	size_t ca_pem_len;
 	bool insecure;	    /* insecure-skip-tls-verify */
 	char *token;	    /* bearer token (from token or tokenFile); secret */

@@ -10,7 +10,7 @@
  *   renewDeadline, leadership is lost (on_stopped_leading) and the
  *   elector goes back to trying;
  * - every write is a PUT with the read resourceVersion: of two
- *   contenders only one wins, the other gets 409;
+ *   contenders only one wins, the other is answered 409;
  * - kube_leader_stop releases a held Lease (holderIdentity cleared,
  *   leaseDurationSeconds 1) so a successor need not wait.
  *

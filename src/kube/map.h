@@ -32,7 +32,7 @@ void kube_map_clear(kube_map *m);
 
 void *kube_map_get(const kube_map *m, const char *key);
 bool kube_map_has(const kube_map *m, const char *key);
-/* Inserts or replaces. Returns 0 or -ENOMEM; *ret_old (may be NULL) gets
+/* Inserts or replaces. Returns 0 or -ENOMEM; *ret_old (may be NULL) receives
  * the replaced value, or NULL when the key was new. */
 int kube_map_put(kube_map *m, const char *key, void *value, void **ret_old);
 /* Removes key; returns its value, or NULL when absent. */
