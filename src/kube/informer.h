@@ -44,7 +44,8 @@ typedef int (*kube_index_fn)(const json_t *obj, char *out, size_t len, void *pay
 typedef struct {
 	void (*on_add)(const json_t *obj, void *payload);
 	void (*on_update)(const json_t *old_obj, const json_t *new_obj, void *payload);
-	/* obj is the last state the cache had. */
+	/* obj is the final state: the DELETED event's object, or after a
+	 * relist the last state the cache had. */
 	void (*on_delete)(const json_t *obj, void *payload);
 	void *payload;
 } kube_handlers;

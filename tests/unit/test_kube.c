@@ -178,7 +178,6 @@ static void test_in_cluster(void **state)
 	assert_string_equal(cfg->server, "https://[fd00::1]:443");
 	kube_config_free(cfg);
 	/* No token: an error naming the file. */
-	const char *tok[] = { "token", NULL };
 	char p[512];
 	snprintf(p, sizeof(p), "%s/token", dir);
 	unlink(p);
@@ -187,7 +186,6 @@ static void test_in_cluster(void **state)
 	unsetenv("KUBERNETES_SERVICE_HOST");
 	unsetenv("KUBERNETES_SERVICE_PORT");
 	const char *names[] = { "ca.crt", "namespace", NULL };
-	(void)tok;
 	rm_dir(dir, names);
 }
 
