@@ -159,7 +159,7 @@ static void test_in_cluster(void **state)
 	assert_int_equal(testutil_mkdtemp(dir, sizeof(dir), "/tmp", "sa"), 0);
 	write_file(dir, "token", "sa-token\n");
 	write_file(dir, "ca.crt", "SA CA");
-	write_file(dir, "namespace", "kube-system");
+	write_file(dir, "namespace", "storage-ns");
 	kube_config *cfg;
 	char err[256] = "";
 	unsetenv("KUBERNETES_SERVICE_HOST");
@@ -171,7 +171,7 @@ static void test_in_cluster(void **state)
 	assert_string_equal(cfg->server, "https://10.96.0.1:443");
 	assert_string_equal(cfg->token, "sa-token");
 	assert_string_equal(cfg->ca_pem, "SA CA");
-	assert_string_equal(cfg->namespace, "kube-system");
+	assert_string_equal(cfg->namespace, "storage-ns");
 	kube_config_free(cfg);
 	setenv("KUBERNETES_SERVICE_HOST", "fd00::1", 1);
 	assert_int_equal(kube_config_in_cluster(dir, &cfg, err, sizeof(err)), 0);
