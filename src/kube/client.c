@@ -74,6 +74,13 @@ struct kube_client {
 	kube_client_stats stats;
 };
 
+static _Thread_local int thread_timeout_ms;
+
+void kube_client_set_thread_timeout(int timeout_ms)
+{
+	thread_timeout_ms = timeout_ms > 0 ? timeout_ms : 0;
+}
+
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static bool curl_ok;
 
@@ -396,7 +403,10 @@ static int perform(kube_client *c, CURL *h, const char *method, const char *body
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
 	}
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
+	int timeout = c->timeout_ms;
+	if (thread_timeout_ms > 0 && thread_timeout_ms < timeout)
+		timeout = thread_timeout_ms;
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, body_write);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);

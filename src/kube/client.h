@@ -123,6 +123,12 @@ int kube_update_retry(kube_client *c, const kube_resource *res, const char *ns, 
 		      bool status, int attempts, kube_mutate_fn mutate, void *payload,
 		      kube_response *resp);
 
+/* Bounds the requests the calling thread makes from now on to timeout_ms
+ * (<= 0: back to the client's timeout), whichever client they use. The
+ * lease elector bounds each attempt by its renew deadline this way, so a
+ * hung server cannot keep a leader believing it leads past its lease. */
+void kube_client_set_thread_timeout(int timeout_ms);
+
 /* Counters since kube_client_new. */
 typedef struct {
 	uint64_t requests;	 /* completed or failed requests */

@@ -178,6 +178,8 @@ static void *elector_main(void *arg)
 {
 	kube_leader *l = arg;
 	int64_t retry = l->opts.retry_period_ns;
+	/* No attempt may outlast the renew deadline (client-go's rule). */
+	kube_client_set_thread_timeout((int)(l->opts.renew_deadline_ns / 1000000));
 	while (!wait_or_stop(l, 0)) {
 		if (!try_acquire_or_renew(l)) {
 			if (wait_or_stop(l, kube_jitter(retry, 0.2) + retry / 5))

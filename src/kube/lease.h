@@ -8,7 +8,8 @@
  *   holder's timestamps, so clock skew between hosts does not matter);
  * - as leader, renew every retryPeriod; when no renewal succeeded for
  *   renewDeadline, leadership is lost (on_stopped_leading) and the
- *   elector goes back to trying;
+ *   elector goes back to trying; each attempt's requests are bounded by
+ *   renewDeadline, so a hung API server cannot stretch it;
  * - every write is a PUT with the read resourceVersion: of two
  *   contenders only one wins, the other is answered 409;
  * - kube_leader_stop releases a held Lease (holderIdentity cleared,

@@ -211,3 +211,25 @@ def test_event_aggregation(server):
     assert by_reason["Other"]["count"] == 1 and by_reason["Other"]["type"] == "Warning"
     table = server.kubectl("-n", "ev", "get", "events").stdout
     assert "Repeated" in table and "configmap/target" in table
+
+
+def test_leader_stops_leading_when_it_cannot_renew(server):
+    """A leader whose API server stops answering gives up leadership once
+    its renew deadline (2 s here) has passed, without waiting for the
+    client's 10 s request timeout; it leads again when the server is back."""
+    import signal
+    ns, name = "le2", "dynvol-controller"
+    a = Proc("lease", server.kubeconfig, ns, name, "alpha")
+    try:
+        a.expect("LEADING alpha", timeout=10)
+        server.proc.send_signal(signal.SIGSTOP)
+        t0 = time.monotonic()
+        try:
+            a.expect("STOPPED alpha", timeout=15)
+            took = time.monotonic() - t0
+        finally:
+            server.proc.send_signal(signal.SIGCONT)
+        assert 1.5 <= took <= 5.0, took
+        a.expect("LEADING alpha", timeout=15)
+    finally:
+        assert a.stop() == 0
