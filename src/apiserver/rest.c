@@ -1291,10 +1291,10 @@ static int check_namespace(dv_rest *r, const target *t, dv_rest_resp *resp)
 		reply_error(resp, 404, "NotFound", NULL, "namespaces \"%s\" not found", t->ns);
 		return -1;
 	}
-	json_t *ns = json_loads(body, 0, NULL);
+	/* Only terminating namespaces carry a deletionTimestamp: no need to
+	 * parse the object on every create. */
+	bool terminating = strstr(body, "\"deletionTimestamp\"") != NULL;
 	free(body);
-	bool terminating = json_object_get(json_object_get(ns, "metadata"), "deletionTimestamp") != NULL;
-	json_decref(ns);
 	if (terminating && strcmp(t->res->kind, "Event") != 0) {
 		reply_error(resp, 403, "Forbidden", NULL,
 			    "%s \"%s\" is forbidden: unable to create new content in namespace %s "
@@ -2459,8 +2459,16 @@ static void gc_event(gc_state *g, const dv_event *ev)
 		json_decref(old);
 	}
 	bool refs = strstr(ev->body, "\"ownerReferences\"") != NULL;
-	bool deleting = strstr(ev->body, "\"deletionTimestamp\"") != NULL;
+	/* A terminating object matters only as a namespace or as an owner
+	 * waiting in foregroundDeletion/orphan. */
+	bool deleting = strstr(ev->body, "\"deletionTimestamp\"") != NULL &&
+			(strcmp(ev->res, "/namespaces") == 0 ||
+			 strstr(ev->body, "\"foregroundDeletion\"") || strstr(ev->body, "\"orphan\""));
 	if (ev->type == DV_EV_DELETED) {
+		/* Only a possible owner needs a look: with no dependents known
+		 * at all, and none named in this object, there is nothing. */
+		if (json_object_size(g->deps) == 0 && !refs)
+			return;
 		json_t *obj = json_loads(ev->body, 0, NULL);
 		gc_index(g, key, obj, false);
 		const char *uid = jstr(json_object_get(obj, "metadata"), "uid");
