@@ -16,7 +16,7 @@ typedef struct {
 	int port;                /* default 6443; 0 picks a free port */
 	bool insecure;           /* plain HTTP (loopback only) instead of HTTPS */
 	bool no_auth;            /* with insecure: no token needed */
-	size_t watch_history;    /* events kept for watches (default 4096) */
+	size_t watch_history;    /* events kept for watches (default 2048) */
 	size_t max_body;         /* default 3 MiB, as kube-apiserver */
 } dv_apiserver_config;
 

@@ -378,7 +378,7 @@ int dv_objstore_open(const char *path, size_t history, dv_objstore **out, char *
 	if (!st)
 		return -ENOMEM;
 	st->path = strdup(path);
-	st->ring_cap = history ? history : 4096;
+	st->ring_cap = history ? history : DV_OBJSTORE_DEFAULT_HISTORY;
 	st->ring = calloc(st->ring_cap, sizeof *st->ring);
 	st->pool = calloc(READ_POOL_KEEP, sizeof *st->pool);
 	pthread_mutex_init(&st->lock, NULL);

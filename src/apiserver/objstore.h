@@ -30,6 +30,12 @@
 
 typedef struct dv_objstore dv_objstore;
 
+/* Change events kept for watches, all resources together. Each holds the
+ * object before and after its change, so this is most of the server's
+ * memory under a write load: 2048 events of a PVC are about 3 MiB.
+ * (kube-apiserver keeps 100 per resource by default.) */
+#define DV_OBJSTORE_DEFAULT_HISTORY 2048
+
 int dv_objstore_open(const char *path, size_t history, dv_objstore **out, char *err,
 		     size_t errlen);
 /* Wakes every watch (they end with -ESHUTDOWN) and stops the writer after

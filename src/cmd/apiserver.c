@@ -35,7 +35,7 @@ static void usage(FILE *f)
 	      "  --port N             port (default 6443; 0 picks a free one)\n"
 	      "  --insecure-http      plain HTTP instead of HTTPS (loopback only)\n"
 	      "  --no-auth            with --insecure-http: no bearer token required\n"
-	      "  --watch-history N    change events kept for watches (default 4096)\n"
+	      "  --watch-history N    change events kept for watches (default 2048)\n"
 	      "  --log-level LEVEL    debug | info | warn | error (default info)\n"
 	      "  -h, --help           show this help\n",
 	      f);
