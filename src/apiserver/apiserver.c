@@ -70,6 +70,7 @@ int dv_apiserver_start(const dv_apiserver_config *cfg, dv_apiserver **out, char 
 		.pki = cfg->insecure ? NULL : &a->pki,
 		.token = cfg->insecure && cfg->no_auth ? NULL : a->pki.token,
 		.max_body = cfg->max_body,
+		.idle_timeout = cfg->idle_timeout,
 	};
 	if ((r = dv_http_start(&hc, a->rest, &a->http, err, errlen)) < 0)
 		goto fail;

@@ -18,6 +18,7 @@ typedef struct {
 	bool no_auth;            /* with insecure: no token needed */
 	size_t watch_history;    /* events kept for watches (default 2048) */
 	size_t max_body;         /* default 3 MiB, as kube-apiserver */
+	unsigned idle_timeout;   /* seconds an idle connection stays (default 300) */
 } dv_apiserver_config;
 
 typedef struct dv_apiserver dv_apiserver;

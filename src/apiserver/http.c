@@ -109,6 +109,9 @@ static void stream_free(void *cls)
 
 static enum MHD_Result send_stream(struct MHD_Connection *c, dv_rest_resp *r)
 {
+	/* A quiet watch sends nothing for minutes: the idle timeout would end
+	 * it. It lasts its own time instead (plus a margin to say goodbye). */
+	MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, r->stream_seconds + 60u);
 	stream_ctx *sc = calloc(1, sizeof *sc);
 	if (!sc) {
 		dv_rest_stream_free(r->stream);
@@ -248,7 +251,8 @@ int dv_http_start(const dv_http_config *cfg, dv_rest *rest, dv_http **out, char 
 	struct MHD_OptionItem opts[] = {
 		{ MHD_OPTION_SOCK_ADDR, 0, &sa },
 		{ MHD_OPTION_THREAD_STACK_SIZE, STACK_SIZE, NULL },
-		{ MHD_OPTION_CONNECTION_TIMEOUT, IDLE_TIMEOUT_S, NULL },
+		{ MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout ? cfg->idle_timeout : IDLE_TIMEOUT_S,
+		  NULL },
 		{ MHD_OPTION_CONNECTION_LIMIT, cfg->max_conns ? cfg->max_conns : 1024, NULL },
 		{ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed, NULL },
 		{ cfg->pki ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0,

@@ -22,6 +22,7 @@ typedef struct {
 	const char *token;     /* required bearer token (NULL: no auth) */
 	size_t max_body;       /* request body limit in bytes */
 	unsigned max_conns;
+	unsigned idle_timeout; /* seconds a connection may idle (0: 300) */
 } dv_http_config;
 
 int dv_http_start(const dv_http_config *cfg, dv_rest *rest, dv_http **out, char *err,

@@ -37,6 +37,7 @@
 #define DEFAULT_LIST_LIMIT 0 /* unlimited */
 #define WATCH_POLL_MS 1000
 #define BOOKMARK_EVERY_S 30
+#define WATCH_MIN_TIMEOUT_S 1800
 #define K8S_VERSION "v1.32.0"
 
 struct dv_rest {
@@ -1066,12 +1067,28 @@ static void serve_watch(dv_rest *r, const dv_rest_req *req, const target *t, sel
 	s->bookmarks = q_true(req, "allowWatchBookmarks");
 	s->last_sent_ns = dv_now_ns();
 	dv_buf_init(&s->out, 0);
+	/* Without timeoutSeconds a watch lasts 30 to 60 minutes, as
+	 * kube-apiserver's --min-request-timeout makes it: clients watch
+	 * again, and no connection is held forever. */
 	const char *ts = q(req, "timeoutSeconds");
+	long secs = 0;
 	if (ts && *ts) {
-		long v = strtol(ts, NULL, 10);
-		if (v > 0)
-			s->deadline_ns = dv_now_ns() + (int64_t)v * 1000000000LL;
+		char *end;
+		secs = strtol(ts, &end, 10);
+		if (*end || secs < 0) {
+			dv_rest_stream_free(s);
+			reply_error(resp, 400, "BadRequest", NULL, "invalid timeoutSeconds: %s", ts);
+			return;
+		}
 	}
+	if (secs <= 0) {
+		unsigned char rnd = 0;
+		if (getrandom(&rnd, 1, 0) != 1)
+			rnd = 128;
+		secs = WATCH_MIN_TIMEOUT_S + (long)rnd * WATCH_MIN_TIMEOUT_S / 255;
+	}
+	s->deadline_ns = dv_now_ns() + (int64_t)secs * 1000000000LL;
+	resp->stream_seconds = (unsigned)secs;
 	const char *rvq = q(req, "resourceVersion");
 	bool send_initial = q_true(req, "sendInitialEvents");
 	uint64_t from = 0;

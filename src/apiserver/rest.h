@@ -41,6 +41,7 @@ typedef struct {
 	size_t len;
 	char content_type[128];
 	dv_rest_stream *stream; /* set for watches; body is NULL then */
+	unsigned stream_seconds; /* how long the stream may last */
 } dv_rest_resp;
 
 int dv_rest_new(dv_objstore *st, const char *server_addr, dv_rest **out);

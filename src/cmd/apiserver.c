@@ -36,6 +36,8 @@ static void usage(FILE *f)
 	      "  --insecure-http      plain HTTP instead of HTTPS (loopback only)\n"
 	      "  --no-auth            with --insecure-http: no bearer token required\n"
 	      "  --watch-history N    change events kept for watches (default 2048)\n"
+	      "  --idle-timeout SEC   close connections idle this long (default 300;\n"
+	      "                       a watch lasts its own time instead)\n"
 	      "  --log-level LEVEL    debug | info | warn | error (default info)\n"
 	      "  -h, --help           show this help\n",
 	      f);
@@ -50,6 +52,7 @@ int cmd_apiserver(int argc, char **argv)
 		{ "insecure-http", no_argument, NULL, 'i' },
 		{ "no-auth", no_argument, NULL, 'n' },
 		{ "watch-history", required_argument, NULL, 'w' },
+		{ "idle-timeout", required_argument, NULL, 't' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -93,6 +96,15 @@ int cmd_apiserver(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			cfg.watch_history = (size_t)v;
+			break;
+		}
+		case 't': {
+			long v = strtol(optarg, &end, 10);
+			if (*end || v < 1 || v > 86400) {
+				fprintf(stderr, "dynvol apiserver: --idle-timeout must be 1..86400 seconds\n");
+				return EXIT_USAGE;
+			}
+			cfg.idle_timeout = (unsigned)v;
 			break;
 		}
 		case 'l': {

@@ -313,3 +313,29 @@ def test_default_storage_class_and_protection_finalizers(apiserver):
     pvc["spec"]["storageClassName"] = ""
     got = json.loads(k.kubectl("create", "-f", "-", "-o", "json", input=manifest(pvc)).stdout)
     assert got["spec"]["storageClassName"] == ""
+
+
+def test_a_quiet_watch_outlives_the_idle_timeout(state_dir):
+    """A watch with nothing to say for longer than the connection idle
+    timeout keeps going: it lasts its own time (kube-apiserver's 30-60
+    minutes, or timeoutSeconds)."""
+    from .conftest import DYNVOL_BIN
+    from .kube import ApiServer
+    state_dir.mkdir()
+    srv = ApiServer(DYNVOL_BIN, state_dir, extra=["--idle-timeout", "2"]).start()
+    try:
+        rv = srv.list_rv("/api/v1/namespaces/default/configmaps")
+        w = srv.watch(f"/api/v1/namespaces/default/configmaps?watch=1&resourceVersion={rv}")
+        time.sleep(4.5)
+        srv.kubectl("create", "-f", "-", input=manifest(cm("late")))
+        e = w.next()
+        w.close()
+        assert e and e["type"] == "ADDED" and e["object"]["metadata"]["name"] == "late"
+        # an idle keep-alive connection does go
+        conn = srv.connection()
+        assert srv.request("GET", "/healthz", conn=conn)[0] == 200
+        time.sleep(4.5)
+        with pytest.raises((OSError, http.client.HTTPException)):
+            srv.request("GET", "/healthz", conn=conn)
+    finally:
+        srv.stop()
