@@ -330,6 +330,9 @@ static char *dup_opt(const char *s, bool *oom)
 
 static void enqueue(kube_recorder *rec, const kube_object_ref *ref, const char *type,
 		    const char *reason, const char *fmt, va_list ap)
+	__attribute__((format(printf, 5, 0)));
+static void enqueue(kube_recorder *rec, const kube_object_ref *ref, const char *type,
+		    const char *reason, const char *fmt, va_list ap)
 {
 	if (!ref->kind || !ref->name || !reason || !type) {
 		log_warn("kube events: event without kind, name, type or reason dropped");
