@@ -2113,15 +2113,12 @@ static void serve_resource(dv_rest *r, const dv_rest_req *req, target *t, dv_res
 {
 	const char *m = req->method;
 	bool item = t->name[0] != '\0';
-	if (!t->res->namespaced || t->has_ns || !item) {
-		/* ok: cluster-scoped, namespaced with a namespace, or a list
-		 * across namespaces */
-	}
+	/* A namespaced resource without a namespace in the path can only be
+	 * listed or watched, across all namespaces. */
 	if (t->res->namespaced && !t->has_ns && (item || strcmp(m, "GET") != 0)) {
-		if (!(strcmp(m, "GET") == 0 && !item)) {
-			reply_json(resp, 404, status_json(404, "NotFound", "the server could not find the requested resource"));
-			return;
-		}
+		reply_json(resp, 404, status_json(404, "NotFound",
+						  "the server could not find the requested resource"));
+		return;
 	}
 	if (strcmp(m, "GET") == 0) {
 		if (item)
