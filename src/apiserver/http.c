@@ -139,12 +139,7 @@ static bool authorized(const dv_http *h, struct MHD_Connection *c)
 	const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
 	if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
 		return false;
-	const char *tok = auth + 7;
-	size_t a = strlen(h->token), b = strlen(tok);
-	unsigned char diff = (unsigned char)(a != b);
-	for (size_t i = 0; i < a; i++)
-		diff |= (unsigned char)(h->token[i] ^ (i < b ? tok[i] : 0));
-	return diff == 0;
+	return dv_token_equal(h->token, auth + 7);
 }
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,

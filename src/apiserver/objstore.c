@@ -157,7 +157,7 @@ static void ring_push(dv_objstore *st, dv_event *ev)
 	st->head_seq++;
 }
 
-static uint64_t stored_rv(sqlite3 *db, sqlite3_stmt *sel, const dv_os_write *w, char **old)
+static uint64_t stored_rv(sqlite3_stmt *sel, const dv_os_write *w, char **old)
 {
 	uint64_t rv = 0;
 	sqlite3_reset(sel);
@@ -172,7 +172,6 @@ static uint64_t stored_rv(sqlite3 *db, sqlite3_stmt *sel, const dv_os_write *w, 
 		}
 	}
 	sqlite3_reset(sel);
-	(void)db;
 	return rv;
 }
 
@@ -213,7 +212,7 @@ static int apply_one(dv_objstore *st, sqlite3_stmt *sel, sqlite3_stmt *put, sqli
 		     dv_os_write *w, uint64_t *rv, dv_event **ev)
 {
 	char *old = NULL;
-	uint64_t cur = stored_rv(st->wdb, sel, w, w->op == DV_OS_CREATE ? NULL : &old);
+	uint64_t cur = stored_rv(sel, w, w->op == DV_OS_CREATE ? NULL : &old);
 	*ev = NULL;
 	if (w->op == DV_OS_CREATE && cur) {
 		w->result = -EEXIST;

@@ -346,14 +346,14 @@ void dv_pki_free(dv_pki *pki)
 	memset(pki, 0, sizeof *pki);
 }
 
-int dv_pki_token_ok(const dv_pki *pki, const char *presented)
+bool dv_token_equal(const char *expected, const char *presented)
 {
-	if (!pki->token || !presented)
-		return 0;
-	size_t a = strlen(pki->token), b = strlen(presented);
+	if (!expected || !presented)
+		return false;
+	size_t a = strlen(expected), b = strlen(presented);
 	unsigned char diff = (unsigned char)(a != b);
 	for (size_t i = 0; i < a; i++)
-		diff |= (unsigned char)(pki->token[i] ^ (i < b ? presented[i] : 0));
+		diff |= (unsigned char)(expected[i] ^ (i < b ? presented[i] : 0));
 	return diff == 0;
 }
 

@@ -11,6 +11,7 @@
 #ifndef DYNVOL_APISERVER_PKI_H
 #define DYNVOL_APISERVER_PKI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct {
@@ -30,8 +31,9 @@ void dv_pki_free(dv_pki *pki);
 int dv_pki_write_kubeconfig(const char *state_dir, const dv_pki *pki, const char *server_url,
 			    char *err, size_t errlen);
 
-/* Constant-time comparison of a presented token with ours. */
-int dv_pki_token_ok(const dv_pki *pki, const char *presented);
+/* Constant-time comparison of a presented bearer token with the expected
+ * one (NULLs never match). */
+bool dv_token_equal(const char *expected, const char *presented);
 
 /* Writes data to dir/name atomically (tmp + fsync + rename + dir fsync). */
 int dv_write_file_atomic(const char *dir, const char *name, const void *data, size_t len,

@@ -806,17 +806,12 @@ static void serve_list(dv_rest *r, const dv_rest_req *req, const target *t, dv_r
 		free(tok);
 	}
 	if (table) {
-		json_t *tb = dv_table_build(t->res->group, t->res->kind, t->res->columns, c.items,
-					    lmeta, DV_TABLE_INCLUDE_METADATA, time(NULL));
 		const char *inc = q(req, "includeObject");
-		if (inc) {
-			int mode = dv_table_include_parse(inc);
-			if (mode >= 0) {
-				json_decref(tb);
-				tb = dv_table_build(t->res->group, t->res->kind, t->res->columns,
-						    c.items, lmeta, (dv_table_include)mode, time(NULL));
-			}
-		}
+		int mode = inc ? dv_table_include_parse(inc) : -1;
+		json_t *tb = dv_table_build(t->res->group, t->res->kind, t->res->columns, c.items,
+					    lmeta,
+					    mode >= 0 ? (dv_table_include)mode : DV_TABLE_INCLUDE_METADATA,
+					    time(NULL));
 		json_decref(lmeta);
 		json_decref(c.items);
 		dv_buf_free(&c.text);
@@ -1404,8 +1399,7 @@ static void initial_status(const target *t, json_t *obj)
 			json_object_set_new(obj, "status", st);
 		}
 		if (!json_object_get(st, "phase"))
-			json_object_set_new(st, "phase", json_string(strcmp(k, "PersistentVolume") == 0
-									? "Pending" : "Pending"));
+			json_object_set_new(st, "phase", json_string("Pending"));
 	} else if (strcmp(k, "Namespace") == 0) {
 		/* The namespace controller's finalizer, as the registry sets it:
 		 * a namespace goes only after what it holds. */
