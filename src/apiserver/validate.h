@@ -37,6 +37,8 @@
 
 #include <jansson.h>
 
+#include "quantity.h"
+
 /* Looks up a stored object for cross-object rules (the StorageClass of a
  * PVC being resized, say). Returns a new reference or NULL if absent.
  * group "" is core; ns NULL for cluster-scoped resources. */
@@ -141,42 +143,6 @@ void dv_cause_add(json_t *causes, const char *reason, const char *field, const c
  * string (NULL only when out of memory). */
 char *dv_invalid_message(const char *kind, const char *name, const json_t *causes);
 
-/* --- Quantities (k8s.io/apimachinery resource.Quantity) ---
- * <quantity> ::= <sign>? <digits>[.<digits>] <suffix>, suffix one of
- * Ki Mi Gi Ti Pi Ei | n u m "" k M G T P E | e<int> E<int>. The value is
- * kept as ±mantissa * 10^scale, rounded up (away from zero) to nano
- * precision as upstream; at most 19 significant digits are kept, more are
- * rounded up; -ERANGE only for an absurd exponent. */
-typedef enum {
-	DV_QTY_DECIMAL_SI,  /* no suffix or k, M, m, ... */
-	DV_QTY_BINARY_SI,   /* Ki, Mi, ... */
-	DV_QTY_DECIMAL_EXP, /* e3, E-6, ... */
-} dv_quantity_format;
-
-typedef struct {
-	bool negative;
-	uint64_t mantissa;
-	int32_t scale; /* value = (negative ? -1 : 1) * mantissa * 10^scale */
-	dv_quantity_format format;
-} dv_quantity;
-
-/* The regular expression upstream's decode error names. */
-#define DV_QUANTITY_REGEX_MSG \
-	"quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
-
-/* 0, or -EINVAL (malformed) / -ERANGE (exponent beyond 1e100000). ret is
- * set only on success. */
-int dv_quantity_parse(const char *s, dv_quantity *ret);
-bool dv_quantity_valid(const char *s);
-/* -1, 0, 1 as a < b, a == b, a > b (by value, whatever the format). */
-int dv_quantity_cmp(const dv_quantity *a, const dv_quantity *b);
-/* Compares two quantity strings; malformed ones compare as zero. */
-int dv_quantity_cmp_str(const char *a, const char *b);
-/* Canonical form as Quantity.String() prints it ("1536Mi", "1500m", "1k",
- * "0"). Returns the length, or -ENOBUFS if it does not fit len bytes. */
-int dv_quantity_format_canonical(const dv_quantity *q, char *buf, size_t len);
-/* Parses s and returns its value in whole bytes, rounded up. -EINVAL when
- * malformed, -ERANGE when negative or above UINT64_MAX. */
-int dv_quantity_bytes(const char *s, uint64_t *ret_bytes);
+/* Quantities (resource.Quantity) live in src/common/quantity.h. */
 
 #endif

@@ -6,5 +6,6 @@
 
 int cmd_driver(int argc, char **argv);
 int cmd_apiserver(int argc, char **argv);
+int cmd_controller(int argc, char **argv);
 
 #endif

@@ -14,6 +14,8 @@ static void usage(FILE *f)
 	      "Commands:\n"
 	      "  driver      run the CSI driver (Identity, Controller, Node services)\n"
 	      "  apiserver   run the embedded Kubernetes API server (kubectl works against it)\n"
+	      "  controller  run the control plane: provisioner, attacher, resizer, snapshotter,\n"
+	      "              capacity publisher, PV binder (against any Kubernetes API server)\n"
 	      "\n"
 	      "Options:\n"
 	      "  -h, --help     show this help\n"
@@ -41,6 +43,8 @@ int main(int argc, char **argv)
 		return cmd_driver(argc - 1, argv + 1);
 	if (strcmp(argv[1], "apiserver") == 0)
 		return cmd_apiserver(argc - 1, argv + 1);
+	if (strcmp(argv[1], "controller") == 0)
+		return cmd_controller(argc - 1, argv + 1);
 	fprintf(stderr, "dynvol: unknown command '%s'\n", argv[1]);
 	usage(stderr);
 	return 64;
