@@ -215,6 +215,9 @@ static int probe_once(ctrl_ctx *ctx, const char *name_override, dv_status *st)
 		case CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__PUBLISH_READONLY:
 			d->readonly_publish = true;
 			break;
+		case CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__SINGLE_NODE_MULTI_WRITER:
+			d->single_node_multi_writer = true;
+			break;
 		default:
 			break;
 		}

@@ -85,6 +85,7 @@ typedef struct {
 	bool capacity;		/* GET_CAPACITY */
 	bool modify;		/* MODIFY_VOLUME */
 	bool readonly_publish;	/* PUBLISH_READONLY */
+	bool single_node_multi_writer; /* SINGLE_NODE_MULTI_WRITER: RWO(P) get the new modes */
 } ctrl_driver_info;
 
 typedef struct ctrl_csi ctrl_csi;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 const ctrl_def *const ctrl_all[] = {
+	&ctrl_provisioner,
 	NULL,
 };
 
