@@ -14,6 +14,7 @@
 #include <getopt.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 #include "controllers/ctrl.h"
 #include "kubeconfig.h"
 #include "lease.h"
+#include "metrics.h"
 #include "ratelimit.h"
 #include "log.h"
 #include "strutil.h"
@@ -295,19 +297,37 @@ static void lease_name(const char *driver, char *out, size_t len)
 }
 
 typedef struct {
-	ctrl_ctx *ctx;
-	bool running;
+	atomic_bool running;	/* read by the metrics server's thread */
+	bool elect;
+	char lease[256];
 } ready_state;
 
 static bool is_ready(char *reason, size_t len, void *payload)
 {
 	ready_state *r = payload;
 
-	if (!r->running) {
+	if (!atomic_load(&r->running)) {
 		snprintf(reason, len, "controllers not running (not the leader, or starting)");
 		return false;
 	}
 	return true;
+}
+
+/* leader_election_master_status, client-go's name: 1 while this process
+ * leads (or runs without election), so an alert can check there is one. */
+static void collect_leader(dv_metrics_out *o, void *payload)
+{
+	static const char *const labels[] = { "name" };
+	ready_state *r = payload;
+	const char *const values[] = { r->lease };
+	bool was_lost;
+
+	if (!r->elect)
+		return;
+	dv_metrics_out_family(o, "leader_election_master_status", "gauge",
+			      "1 while this process holds the Lease.");
+	dv_metrics_out_sample(o, "leader_election_master_status", 1, labels, values,
+			      lead_state(&was_lost) ? 1 : 0);
 }
 
 int cmd_controller(int argc, char **argv)
@@ -320,8 +340,9 @@ int cmd_controller(int argc, char **argv)
 	kube_recorder *rec = NULL;
 	kube_leader *leader = NULL;
 	ctrl_csi *csi = NULL;
-	dv_metrics *metrics = NULL; /* wired when src/metrics lands */
-	ready_state ready = { 0 };
+	dv_metrics *metrics = NULL;
+	dv_metrics_server *msrv = NULL;
+	ready_state ready = { .elect = false };
 	ctrl_ctx ctx;
 	dv_status st = { 0 };
 	char err[512] = "";
@@ -346,8 +367,14 @@ int cmd_controller(int argc, char **argv)
 		log_error("controller: %s", err);
 		return 1;
 	}
+	if (o.metrics_addr && dv_metrics_new(&metrics) < 0) {
+		log_error("controller: out of memory");
+		goto out;
+	}
 	kube_client_opts ko = { .qps = o.qps, .burst = o.burst, .unlimited = o.qps == 0,
-				.user_agent = "dynvol-controller" };
+				.user_agent = "dynvol-controller",
+				.observe = metrics ? ctrl_metrics_observe_request : NULL,
+				.observe_payload = metrics };
 	if (kube_client_new(cfg, &ko, &kube) < 0) {
 		log_error("controller: cannot create the API client");
 		goto out;
@@ -361,11 +388,13 @@ int cmd_controller(int argc, char **argv)
 		o.opt.capacity_namespace = kube_client_namespace(kube);
 	ctrl_ctx_init(&ctx, kube, NULL, csi, metrics, &o.opt);
 	if (o.metrics_addr) {
-		char reason[128];
-
-		ready.ctx = &ctx;
-		if (!is_ready(reason, sizeof(reason), &ready))
-			log_debug("controller: %s", reason);
+		if (dv_metrics_serve(o.metrics_addr, metrics, is_ready, &ready, &msrv, err,
+				     sizeof(err)) < 0) {
+			log_error("controller: --metrics-address: %s", err);
+			goto out_ctx;
+		}
+		log_info("controller: metrics on %s (port %d)", o.metrics_addr,
+			 dv_metrics_server_port(msrv));
 	}
 	while (ctrl_ctx_probe_driver(&ctx, o.driver_name, 5000, &st) < 0) {
 		log_warn("controller: CSI driver at %s not answering yet: %s", o.csi,
@@ -394,6 +423,10 @@ int cmd_controller(int argc, char **argv)
 		bool l = false;
 
 		lease_name(ctx.driver.name, lname, sizeof(lname));
+		snprintf(ready.lease, sizeof(ready.lease), "%s", lname);
+		ready.elect = true;
+		if (metrics)
+			dv_metrics_add_collector(metrics, collect_leader, &ready);
 		if (kube_leader_start(kube, &lo, &leader) < 0) {
 			log_error("controller: cannot start leader election");
 			goto out_ctx;
@@ -425,7 +458,7 @@ int cmd_controller(int argc, char **argv)
 			goto out_stop;
 		}
 	}
-	ready.running = true;
+	atomic_store(&ready.running, true);
 	log_info("controller: running for driver %s (%s)", ctx.driver.name, o.controllers);
 
 	exit_code = 0;
@@ -448,7 +481,7 @@ int cmd_controller(int argc, char **argv)
 	log_info("controller: stopping");
 
 out_stop:
-	ready.running = false;
+	atomic_store(&ready.running, false);
 	atomic_store(&ctx.stopping, true);
 	for (int i = 0; ctrl_all[i]; i++)
 		if (state[i])
@@ -459,6 +492,7 @@ out_stop:
 		if (state[i])
 			ctrl_all[i]->free(state[i]);
 out_ctx:
+	dv_metrics_server_stop(msrv);
 	kube_leader_stop(leader);
 	ctrl_ctx_destroy(&ctx);
 	kube_recorder_free(rec);
@@ -467,5 +501,6 @@ out:
 	ctrl_csi_free(csi);
 	kube_client_free(kube);
 	kube_config_free(cfg);
+	dv_metrics_free(metrics);
 	return exit_code;
 }

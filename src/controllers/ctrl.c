@@ -197,7 +197,8 @@ int ctrl_ctx_init(ctrl_ctx *ctx, kube_client *kube, kube_recorder *rec, ctrl_csi
 	snprintf(ctx->identity, sizeof(ctx->identity), "%s_%ld", host[0] ? host : "dynvol",
 		 (long)getpid());
 	atomic_init(&ctx->stopping, false);
-	return 0;
+	pthread_mutex_init(&ctx->loops_lock, NULL);
+	return ctx->metrics ? ctrl_metrics_attach(ctx) : 0;
 }
 
 void ctrl_ctx_stop_informers(ctrl_ctx *ctx)
@@ -211,6 +212,8 @@ void ctrl_ctx_stop_informers(ctrl_ctx *ctx)
 
 void ctrl_ctx_destroy(ctrl_ctx *ctx)
 {
+	if (ctx->metrics)
+		ctrl_metrics_detach(ctx);
 	ctrl_ctx_stop_informers(ctx);
 	for (int r = 0; r < CTRL_NRES; r++) {
 		if (!ctx->shared[r])
@@ -219,6 +222,7 @@ void ctrl_ctx_destroy(ctrl_ctx *ctx)
 		free(ctx->shared[r]);
 		ctx->shared[r] = NULL;
 	}
+	pthread_mutex_destroy(&ctx->loops_lock);
 }
 
 int ctrl_watch(ctrl_ctx *ctx, ctrl_res res, const kube_handlers *h)
@@ -306,7 +310,14 @@ int ctrl_loop_init(ctrl_loop *l, ctrl_ctx *ctx, const char *name, kube_work_fn f
 	};
 
 	*l = (ctrl_loop){ .ctx = ctx, .name = name, .fn = fn, .payload = payload };
-	return kube_workqueue_new(&o, &l->q);
+	int r = kube_workqueue_new(&o, &l->q);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&ctx->loops_lock);
+	l->next = ctx->loops;
+	ctx->loops = l;
+	pthread_mutex_unlock(&ctx->loops_lock);
+	return 0;
 }
 
 int ctrl_loop_run(ctrl_loop *l)
@@ -322,6 +333,15 @@ void ctrl_loop_stop(ctrl_loop *l)
 
 void ctrl_loop_destroy(ctrl_loop *l)
 {
+	if (l->ctx) {
+		pthread_mutex_lock(&l->ctx->loops_lock);
+		for (ctrl_loop **pp = &l->ctx->loops; *pp; pp = &(*pp)->next)
+			if (*pp == l) {
+				*pp = l->next;
+				break;
+			}
+		pthread_mutex_unlock(&l->ctx->loops_lock);
+	}
 	kube_workqueue_free(l->q);
 	l->q = NULL;
 }

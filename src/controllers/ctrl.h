@@ -25,6 +25,7 @@
 #ifndef DYNVOL_CTRL_H
 #define DYNVOL_CTRL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -102,6 +103,8 @@ struct ctrl_ctx {
 	atomic_bool stopping;
 	/* private */
 	struct ctrl_shared *shared[CTRL_NRES];
+	pthread_mutex_t loops_lock;	/* the loops, for the work-queue metrics */
+	struct ctrl_loop *loops;
 };
 
 /* --- the context -------------------------------------------------------- */
@@ -152,13 +155,15 @@ extern const ctrl_def ctrl_provisioner, ctrl_binder, ctrl_attacher, ctrl_resizer
 /* Every controller, in start order; NULL-terminated. */
 extern const ctrl_def *const ctrl_all[];
 
-/* A controller's queue and workers: the common shape. */
-typedef struct {
+/* A controller's queue and workers: the common shape. name also names
+ * the queue in the workqueue_* metrics. */
+typedef struct ctrl_loop {
 	ctrl_ctx *ctx;
 	const char *name;
 	kube_workqueue *q;
 	kube_work_fn fn;
 	void *payload;
+	struct ctrl_loop *next; /* in ctx->loops */
 } ctrl_loop;
 
 int ctrl_loop_init(ctrl_loop *l, ctrl_ctx *ctx, const char *name, kube_work_fn fn,
@@ -234,6 +239,14 @@ bool ctrl_being_deleted(const json_t *obj);
 void ctrl_time_now(char *out, size_t len);
 
 /* --- metrics ------------------------------------------------------------------ */
+
+/* Registers the controllers' scrape-time collector (work queues) with
+ * ctx->metrics; ctrl_ctx_init calls it, ctrl_ctx_destroy undoes it. */
+int ctrl_metrics_attach(ctrl_ctx *ctx);
+void ctrl_metrics_detach(ctrl_ctx *ctx);
+/* A kube_observe_fn for the API client: payload is the dv_metrics. */
+void ctrl_metrics_observe_request(const char *method, long status, int64_t duration_ns,
+				  void *payload);
 
 int64_t ctrl_op_begin(void);
 /* Counts an attempt's end: reason is NULL on success, else a gRPC code

@@ -65,6 +65,8 @@ struct kube_client {
 
 	kube_token_bucket bucket;
 	bool unlimited;
+	kube_observe_fn observe;
+	void *observe_payload;
 
 	pthread_mutex_t pool_lock;
 	CURL *pool[POOL_MAX];
@@ -152,6 +154,8 @@ int kube_client_new(const kube_config *cfg, const kube_client_opts *opts, kube_c
 	kube_token_bucket_init(&c->bucket, o.qps > 0 ? o.qps : 5.0, o.burst > 0 ? o.burst : 10,
 			       dv_now_ns());
 	c->unlimited = o.unlimited;
+	c->observe = o.observe;
+	c->observe_payload = o.observe_payload;
 	c->timeout_ms = o.timeout_ms > 0 ? o.timeout_ms : 30000;
 	c->max_body = o.max_body ? o.max_body : (64u << 20);
 	c->insecure = cfg->insecure;
@@ -412,6 +416,7 @@ static int perform(kube_client *c, CURL *h, const char *method, const char *body
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
 	int64_t throttled = throttle(c);
+	int64_t t0 = dv_now_ns();
 	CURLcode rc = curl_easy_perform(h);
 	long connects = 0;
 	curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &connects);
@@ -420,12 +425,16 @@ static int perform(kube_client *c, CURL *h, const char *method, const char *body
 	curl_slist_free_all(headers);
 	if (rc != CURLE_OK) {
 		stats_add(c, 0, connects, throttled);
+		if (c->observe)
+			c->observe(method, 0, dv_now_ns() - t0, c->observe_payload);
 		snprintf(resp->message, sizeof(resp->message), "%s %s", method,
 			 curl_error_text(rc, errbuf));
 		return curl_to_errno(rc);
 	}
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
 	stats_add(c, resp->status, connects, throttled);
+	if (c->observe)
+		c->observe(method, resp->status, dv_now_ns() - t0, c->observe_payload);
 	if (out->len > 0)
 		resp->body = json_loadb((const char *)out->data, out->len, 0, NULL);
 	if (resp->status >= 400)

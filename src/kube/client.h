@@ -32,6 +32,11 @@
 
 typedef struct kube_client kube_client;
 
+/* Called after every request (status 0: no response), from the thread
+ * that made it: the metrics' rest_client_requests_total. */
+typedef void (*kube_observe_fn)(const char *method, long status, int64_t duration_ns,
+				void *payload);
+
 typedef struct {
 	double qps;		/* <= 0: client-go's default 5; < 0 is not allowed */
 	int burst;		/* <= 0: 10 */
@@ -39,6 +44,8 @@ typedef struct {
 	int timeout_ms;		/* per request; <= 0: 30 s */
 	const char *user_agent; /* NULL: "dynvol/<version>" */
 	size_t max_body;	/* response bodies past this fail; 0: 64 MiB */
+	kube_observe_fn observe; /* may be NULL */
+	void *observe_payload;
 } kube_client_opts;
 
 typedef struct {
