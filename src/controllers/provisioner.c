@@ -29,6 +29,7 @@
  * when the PV is deleted.
  */
 #include "ctrl.h"
+#include "crashpoint.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -369,6 +370,7 @@ static int64_t claim_provision(prov *p, json_t *pvc, json_t *sc)
 	}
 	if (set_finalizer(p, &KUBE_PVCS, pvc, PROV_FINALIZER, true) < 0)
 		goto out;
+	dv_crashpoint("provisioner.after_finalizer");
 	if (r.clone_source[0]) {
 		json_t *src = cache_get(p, CTRL_PVC, ns, r.clone_source);
 
@@ -403,6 +405,7 @@ static int64_t claim_provision(prov *p, json_t *pvc, json_t *sc)
 		reason = dv_code_name(code);
 		goto out;
 	}
+	dv_crashpoint("provisioner.after_create_volume");
 	{
 		/* The claim may have gone while CreateVolume ran: then the volume
 		 * must not get a PV; the cleanup pass deletes it. */
@@ -427,6 +430,7 @@ static int64_t claim_provision(prov *p, json_t *pvc, json_t *sc)
 		claim_event(p, pvc, KUBE_EVENT_WARNING, "ProvisioningFailed", full);
 		goto out;
 	}
+	dv_crashpoint("provisioner.after_pv");
 	snprintf(msg, sizeof(msg), "Successfully provisioned volume %s", r.pv_name);
 	claim_event(p, pvc, KUBE_EVENT_NORMAL, "ProvisioningSucceeded", msg);
 	log_info("provisioner: %s/%s: provisioned %s (volume %s)", ns, name, r.pv_name,
@@ -573,6 +577,7 @@ static int64_t volume_delete(prov *p, json_t *pv)
 		reason = dv_code_name(code);
 		goto out;
 	}
+	dv_crashpoint("provisioner.delete.after_delete_volume");
 	if (!ctrl_being_deleted(pv)) {
 		kube_response resp = { 0 };
 		json_t *opts = json_pack("{s:{s:s}}", "preconditions", "uid",
@@ -588,6 +593,7 @@ static int64_t volume_delete(prov *p, json_t *pv)
 		}
 		kube_response_clear(&resp);
 	}
+	dv_crashpoint("provisioner.delete.after_pv_delete");
 	if (set_finalizer(p, &KUBE_PVS, pv, PROV_PV_FINALIZER, false) < 0)
 		goto out;
 	log_info("provisioner: deleted volume %s", name);
