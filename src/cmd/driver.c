@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <limits.h>
 #include <malloc.h>
 #include <signal.h>
@@ -33,11 +34,33 @@
 #define DEFAULT_PROBE_CACHE_NS (1000 * 1000000LL)
 
 static rpc_server *volatile running_server;
+static rpc_server *volatile running_registration;
 
 static void on_signal(int sig)
 {
 	if (running_server)
 		rpc_server_stop(running_server);
+	if (running_registration)
+		rpc_server_stop(running_registration);
+}
+
+/* The plugin-registration server's loop: its own thread, so the kubelet's
+ * few calls never queue behind CSI traffic and the CSI loop stays as is. */
+static void *registration_loop(void *p)
+{
+	int r = rpc_server_run(p);
+
+	if (r < 0)
+		dv_log_errno(r, "plugin registration server failed");
+	return NULL;
+}
+
+/* The path of a unix:// endpoint, or NULL for tcp://. */
+static const char *unix_path(const char *endpoint)
+{
+	if (strncmp(endpoint, "unix://", 7) == 0)
+		return endpoint + 7;
+	return endpoint[0] == '/' ? endpoint : NULL;
 }
 
 static void usage(FILE *f)
@@ -63,6 +86,11 @@ static void usage(FILE *f)
 	      "  --path-prefix DIR    node targets must lie beneath DIR (repeatable;\n"
 	      "                       default /var/lib/kubelet)\n"
 	      "  --max-volumes-per-node N  reported by NodeGetInfo, enforced by publish\n"
+	      "  --kubelet-registration-dir DIR  register with the kubelet: serve its\n"
+	      "                       plugin-registration API on DIR/<driver>-reg.sock\n"
+	      "                       (DIR is <kubelet-root>/plugins_registry; node modes)\n"
+	      "  --kubelet-csi-path PATH  the CSI socket as the kubelet dials it (default:\n"
+	      "                       the --endpoint path)\n"
 	      "  -h, --help           show this help\n"
 	      "\n"
 	      "Without a config file the driver serves one 'dir' pool at\n"
@@ -200,7 +228,7 @@ int cmd_driver(int argc, char **argv)
 	enum {
 		OPT_ENDPOINT = 256, OPT_MODE, OPT_NODE_ID, OPT_DRIVER_NAME, OPT_STATE_DIR,
 		OPT_CONFIG, OPT_LOG_LEVEL, OPT_LOG_FORMAT, OPT_MAX_MSG, OPT_WORKERS, OPT_GRACE,
-		OPT_PATH_PREFIX, OPT_MAX_VOLUMES, OPT_PROBE_CACHE,
+		OPT_PATH_PREFIX, OPT_MAX_VOLUMES, OPT_PROBE_CACHE, OPT_REG_DIR, OPT_REG_CSI,
 	};
 	static const struct option longopts[] = {
 		{ "endpoint", required_argument, NULL, OPT_ENDPOINT },
@@ -217,11 +245,19 @@ int cmd_driver(int argc, char **argv)
 		{ "path-prefix", required_argument, NULL, OPT_PATH_PREFIX },
 		{ "max-volumes-per-node", required_argument, NULL, OPT_MAX_VOLUMES },
 		{ "probe-cache", required_argument, NULL, OPT_PROBE_CACHE },
+		{ "kubelet-registration-dir", required_argument, NULL, OPT_REG_DIR },
+		{ "kubelet-csi-path", required_argument, NULL, OPT_REG_CSI },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *endpoint = NULL, *mode_s = "all", *node_id = NULL, *driver_name = NULL;
 	const char *state_dir = NULL, *config_path = NULL;
+	const char *reg_dir = NULL, *reg_csi = NULL;
+	char *reg_endpoint = NULL;
+	rpc_server *reg_srv = NULL;
+	pthread_t reg_thread;
+	bool reg_running = false;
+	csi_registration reg = { 0 };
 	const char *prefixes[16];
 	size_t n_prefixes = 0;
 	long max_volumes = -1;
@@ -260,6 +296,8 @@ int cmd_driver(int argc, char **argv)
 		case OPT_DRIVER_NAME: driver_name = optarg; break;
 		case OPT_STATE_DIR: state_dir = optarg; break;
 		case OPT_CONFIG: config_path = optarg; break;
+		case OPT_REG_DIR: reg_dir = optarg; break;
+		case OPT_REG_CSI: reg_csi = optarg; break;
 		case OPT_LOG_LEVEL: {
 			dv_log_level l = dv_log_level_from_string(optarg);
 			if (l == DV_LOG_LEVEL_INVALID) {
@@ -341,6 +379,19 @@ int cmd_driver(int argc, char **argv)
 	drv.mode = csi_mode_from_string(mode_s);
 	if (!drv.mode) {
 		fprintf(stderr, "dynvol driver: --mode must be controller, node or all\n");
+		return EXIT_USAGE;
+	}
+	if (reg_dir && !(drv.mode & CSI_MODE_NODE)) {
+		fprintf(stderr, "dynvol driver: --kubelet-registration-dir needs a node mode "
+				"(the kubelet registers node plugins)\n");
+		return EXIT_USAGE;
+	}
+	if (reg_dir && reg_dir[0] != '/') {
+		fprintf(stderr, "dynvol driver: --kubelet-registration-dir must be absolute\n");
+		return EXIT_USAGE;
+	}
+	if (reg_csi && reg_csi[0] != '/') {
+		fprintf(stderr, "dynvol driver: --kubelet-csi-path must be an absolute path\n");
 		return EXIT_USAGE;
 	}
 
@@ -435,10 +486,33 @@ int cmd_driver(int argc, char **argv)
 		log_error("%s", st.message ? st.message : "cannot listen");
 		goto done;
 	}
+	if (reg_dir) {
+		rpc_server_options ro = { .workers = 1 };
+
+		reg.driver_name = driver_name;
+		reg.csi_path = reg_csi ? reg_csi : unix_path(endpoint);
+		if (!reg.csi_path) {
+			log_error("--kubelet-csi-path is needed: the kubelet dials a unix socket, "
+				  "and --endpoint %s is not one", endpoint);
+			goto done;
+		}
+		if (asprintf(&reg_endpoint, "unix://%s/%s-reg.sock", reg_dir, driver_name) < 0)
+			goto done;
+		r = rpc_server_new(&reg_srv, &ro);
+		if (r < 0 || csi_registration_register(reg_srv, &reg) < 0) {
+			log_error("cannot create the plugin registration server");
+			goto done;
+		}
+		if (rpc_server_listen(reg_srv, reg_endpoint, &st) < 0) {
+			log_error("kubelet registration: %s", st.message ? st.message : "cannot listen");
+			goto done;
+		}
+	}
 
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigemptyset(&sa.sa_mask);
 	running_server = srv;
+	running_registration = reg_srv;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
@@ -457,6 +531,14 @@ int cmd_driver(int argc, char **argv)
 		};
 		dv_log_fields(DV_LOG_INFO, "dynvol driver listening", f, port[0] ? 6 : 5);
 	}
+	if (reg_srv) {
+		if (pthread_create(&reg_thread, NULL, registration_loop, reg_srv) != 0) {
+			log_error("cannot start the plugin registration server");
+			goto done;
+		}
+		reg_running = true;
+		log_info("serving kubelet plugin registration on %s", reg_endpoint);
+	}
 	r = rpc_server_run(srv);
 	running_server = NULL;
 	if (r < 0) {
@@ -467,6 +549,14 @@ int cmd_driver(int argc, char **argv)
 	ret = 0;
 done:
 	running_server = NULL;
+	running_registration = NULL;
+	if (reg_running) {
+		rpc_server_stop(reg_srv);
+		pthread_join(reg_thread, NULL);
+	}
+	/* frees the socket file too: the kubelet sees the plugin go */
+	rpc_server_free(reg_srv);
+	free(reg_endpoint);
 	rpc_server_free(srv);
 	store_close(st_store);
 	dv_config_free(cfg);

@@ -53,6 +53,17 @@ int csi_controller_register(rpc_server *srv, csi_driver *drv);
 /* Registers the Node service's methods. */
 int csi_node_register(rpc_server *srv, csi_driver *drv);
 
+/* The kubelet's plugin registration (registration.c). */
+typedef struct {
+	const char *driver_name;
+	const char *csi_path;	/* the CSI socket as the kubelet dials it */
+	_Atomic int registered;	/* 0 not yet told, 1 registered, -1 refused */
+} csi_registration;
+
+/* Registers pluginregistration.Registration's methods on srv (a server of
+ * its own, on the plugins_registry socket). */
+int csi_registration_register(rpc_server *srv, csi_registration *reg);
+
 /* Undoes node operations a crash interrupted (stages that never answered
  * OK): unmount, detach, forget. Called once at start. */
 int csi_node_recover(csi_driver *drv);
