@@ -388,8 +388,9 @@ int cmd_controller(int argc, char **argv)
 		o.opt.capacity_namespace = kube_client_namespace(kube);
 	ctrl_ctx_init(&ctx, kube, NULL, csi, metrics, &o.opt);
 	if (o.metrics_addr) {
-		if (dv_metrics_serve(o.metrics_addr, metrics, is_ready, &ready, &msrv, err,
-				     sizeof(err)) < 0) {
+		dv_probes probes = { .ready = is_ready, .payload = &ready };
+
+		if (dv_metrics_serve(o.metrics_addr, metrics, &probes, &msrv, err, sizeof(err)) < 0) {
 			log_error("controller: --metrics-address: %s", err);
 			goto out_ctx;
 		}

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "csi/csi.h"
 #include "log.h"
+#include "metrics.h"
 #include "pbjson.h"
 #include "rpc/server.h"
 #include "strutil.h"
@@ -53,6 +54,41 @@ static void *registration_loop(void *p)
 	if (r < 0)
 		dv_log_errno(r, "plugin registration server failed");
 	return NULL;
+}
+
+static void log_call(const rpc_call_record *rec, void *payload);
+
+/* What the driver exports on --metrics-address: every CSI call by method
+ * and code, and its latency. */
+typedef struct {
+	dv_metrics *m;
+	dv_metric *calls, *seconds;
+} driver_metrics;
+
+static const double call_buckets[] = { 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+					0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 30 };
+
+static void observe_call(const rpc_call_record *rec, void *payload)
+{
+	driver_metrics *dm = payload;
+	const char *const v[] = { rec->method, dv_code_name(rec->code) };
+	const char *const m[] = { rec->method };
+
+	log_call(rec, NULL);
+	dv_metric_add(dm->calls, v, 1);
+	dv_metric_observe(dm->seconds, m, (double)rec->duration_ns / 1e9);
+}
+
+/* /healthz and /readyz: the check Probe makes (the livenessprobe
+ * sidecar's job), on the metrics server's thread. */
+static bool driver_healthy(char *reason, size_t len, void *payload)
+{
+	char buf[512];
+	const char *why = csi_driver_not_ready(payload, buf, sizeof(buf));
+
+	if (why)
+		snprintf(reason, len, "%s", why);
+	return why == NULL;
 }
 
 /* The path of a unix:// endpoint, or NULL for tcp://. */
@@ -91,6 +127,8 @@ static void usage(FILE *f)
 	      "                       (DIR is <kubelet-root>/plugins_registry; node modes)\n"
 	      "  --kubelet-csi-path PATH  the CSI socket as the kubelet dials it (default:\n"
 	      "                       the --endpoint path)\n"
+	      "  --metrics-address ADDR  serve /metrics (CSI calls by method and code),\n"
+	      "                       /healthz and /readyz (Probe's check), e.g. :9808\n"
 	      "  -h, --help           show this help\n"
 	      "\n"
 	      "Without a config file the driver serves one 'dir' pool at\n"
@@ -229,6 +267,7 @@ int cmd_driver(int argc, char **argv)
 		OPT_ENDPOINT = 256, OPT_MODE, OPT_NODE_ID, OPT_DRIVER_NAME, OPT_STATE_DIR,
 		OPT_CONFIG, OPT_LOG_LEVEL, OPT_LOG_FORMAT, OPT_MAX_MSG, OPT_WORKERS, OPT_GRACE,
 		OPT_PATH_PREFIX, OPT_MAX_VOLUMES, OPT_PROBE_CACHE, OPT_REG_DIR, OPT_REG_CSI,
+		OPT_METRICS,
 	};
 	static const struct option longopts[] = {
 		{ "endpoint", required_argument, NULL, OPT_ENDPOINT },
@@ -247,12 +286,15 @@ int cmd_driver(int argc, char **argv)
 		{ "probe-cache", required_argument, NULL, OPT_PROBE_CACHE },
 		{ "kubelet-registration-dir", required_argument, NULL, OPT_REG_DIR },
 		{ "kubelet-csi-path", required_argument, NULL, OPT_REG_CSI },
+		{ "metrics-address", required_argument, NULL, OPT_METRICS },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *endpoint = NULL, *mode_s = "all", *node_id = NULL, *driver_name = NULL;
 	const char *state_dir = NULL, *config_path = NULL;
-	const char *reg_dir = NULL, *reg_csi = NULL;
+	const char *reg_dir = NULL, *reg_csi = NULL, *metrics_addr = NULL;
+	driver_metrics dm = { 0 };
+	dv_metrics_server *msrv = NULL;
 	char *reg_endpoint = NULL;
 	rpc_server *reg_srv = NULL;
 	pthread_t reg_thread;
@@ -298,6 +340,7 @@ int cmd_driver(int argc, char **argv)
 		case OPT_CONFIG: config_path = optarg; break;
 		case OPT_REG_DIR: reg_dir = optarg; break;
 		case OPT_REG_CSI: reg_csi = optarg; break;
+		case OPT_METRICS: metrics_addr = optarg; break;
 		case OPT_LOG_LEVEL: {
 			dv_log_level l = dv_log_level_from_string(optarg);
 			if (l == DV_LOG_LEVEL_INVALID) {
@@ -470,7 +513,30 @@ int cmd_driver(int argc, char **argv)
 		dv_log_errno(r, "cannot create the gRPC server");
 		goto done;
 	}
-	rpc_server_set_observer(srv, log_call, NULL);
+	if (metrics_addr) {
+		static const char *const two[] = { "method", "grpc_status_code" };
+		static const char *const one[] = { "method" };
+		dv_probes probes = { .live = driver_healthy, .ready = driver_healthy,
+				     .payload = &drv };
+		char err[256];
+
+		if (dv_metrics_new(&dm.m) < 0)
+			goto done;
+		dm.calls = dv_metrics_counter(dm.m, "dynvol_csi_calls_total",
+					      "CSI calls answered, by method and code.", 2, two);
+		dm.seconds = dv_metrics_histogram(dm.m, "dynvol_csi_call_duration_seconds",
+						  "CSI call latency, by method.", 1, one,
+						  call_buckets,
+						  sizeof(call_buckets) / sizeof(call_buckets[0]));
+		if (dv_metrics_serve(metrics_addr, dm.m, &probes, &msrv, err, sizeof(err)) < 0) {
+			log_error("--metrics-address: %s", err);
+			goto done;
+		}
+		log_info("metrics on %s (port %d)", metrics_addr, dv_metrics_server_port(msrv));
+		rpc_server_set_observer(srv, observe_call, &dm);
+	} else {
+		rpc_server_set_observer(srv, log_call, NULL);
+	}
 	rpc_server_set_idle_hook(srv, IDLE_QUIET_NS, on_idle, st_store);
 	if (csi_identity_register(srv, &drv) < 0 ||
 	    ((drv.mode & CSI_MODE_CONTROLLER) && csi_controller_register(srv, &drv) < 0) ||
@@ -558,6 +624,8 @@ done:
 	rpc_server_free(reg_srv);
 	free(reg_endpoint);
 	rpc_server_free(srv);
+	dv_metrics_server_stop(msrv);
+	dv_metrics_free(dm.m);
 	store_close(st_store);
 	dv_config_free(cfg);
 	dv_status_clear(&st);

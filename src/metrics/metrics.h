@@ -65,13 +65,20 @@ int dv_metrics_render(dv_metrics *m, dv_buf *b);
 /* --- the endpoint ----------------------------------------------------------- */
 
 typedef struct dv_metrics_server dv_metrics_server;
-/* False and a reason when the process should not get traffic. */
-typedef bool (*dv_ready_fn)(char *reason, size_t len, void *payload);
+/* False and a reason when the process is not well. */
+typedef bool (*dv_probe_fn)(char *reason, size_t len, void *payload);
 
-/* Serves GET /metrics, /healthz and /readyz (ready may be NULL: always
- * ready) on addr: "HOST:PORT", ":PORT" (every address), "[V6]:PORT";
- * port 0 picks a free one. Plain HTTP, as Prometheus scrapes pods. */
-int dv_metrics_serve(const char *addr, dv_metrics *m, dv_ready_fn ready, void *payload,
+typedef struct {
+	dv_probe_fn live;  /* /healthz (and /livez); NULL: 200 while the process runs */
+	dv_probe_fn ready; /* /readyz; NULL: always ready */
+	void *payload;
+} dv_probes;
+
+/* Serves GET /metrics, /healthz and /readyz on addr: "HOST:PORT", ":PORT"
+ * (every address), "[V6]:PORT"; port 0 picks a free one. A failing probe
+ * answers 503 with its reason. Plain HTTP, as Prometheus scrapes pods and
+ * the kubelet probes them. probes may be NULL. */
+int dv_metrics_serve(const char *addr, dv_metrics *m, const dv_probes *probes,
 		     dv_metrics_server **ret, char *err, size_t errlen);
 int dv_metrics_server_port(const dv_metrics_server *s);
 void dv_metrics_server_stop(dv_metrics_server *s);

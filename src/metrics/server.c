@@ -20,8 +20,7 @@
 struct dv_metrics_server {
 	struct MHD_Daemon *d;
 	dv_metrics *m;
-	dv_ready_fn ready;
-	void *payload;
+	dv_probes probes;
 	int port;
 };
 
@@ -75,16 +74,17 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		dv_buf_free(&b);
 		return ret;
 	}
-	if (strcmp(url, "/healthz") == 0 || strcmp(url, "/livez") == 0)
-		return reply(c, MHD_HTTP_OK, text, "ok\n", 3);
-	if (strcmp(url, "/readyz") == 0) {
+	bool live = strcmp(url, "/healthz") == 0 || strcmp(url, "/livez") == 0;
+	if (live || strcmp(url, "/readyz") == 0) {
+		dv_probe_fn fn = live ? s->probes.live : s->probes.ready;
 		char reason[256] = "";
 		char body[300];
 		int n;
 
-		if (!s->ready || s->ready(reason, sizeof(reason), s->payload))
+		if (!fn || fn(reason, sizeof(reason), s->probes.payload))
 			return reply(c, MHD_HTTP_OK, text, "ok\n", 3);
-		n = snprintf(body, sizeof(body), "not ready: %s\n", reason);
+		n = snprintf(body, sizeof(body), "%s: %s\n", live ? "not healthy" : "not ready",
+			     reason);
 		return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, text, body,
 			     n > 0 && (size_t)n < sizeof(body) ? (size_t)n : strlen(body));
 	}
@@ -143,7 +143,7 @@ bad:
 	return -EINVAL;
 }
 
-int dv_metrics_serve(const char *addr, dv_metrics *m, dv_ready_fn ready, void *payload,
+int dv_metrics_serve(const char *addr, dv_metrics *m, const dv_probes *probes,
 		     dv_metrics_server **ret, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
@@ -157,8 +157,8 @@ int dv_metrics_serve(const char *addr, dv_metrics *m, dv_ready_fn ready, void *p
 	if (!s)
 		return -ENOMEM;
 	s->m = m;
-	s->ready = ready;
-	s->payload = payload;
+	if (probes)
+		s->probes = *probes;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_DUAL_STACK;
 	s->d = MHD_start_daemon(flags, 0, NULL, NULL, handler, s, MHD_OPTION_SOCK_ADDR, &ss,

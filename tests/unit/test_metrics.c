@@ -234,14 +234,13 @@ static void test_server(void **state)
 	(void)state;
 	assert_int_equal(dv_metrics_new(&m), 0);
 	dv_metric_add(dv_metrics_counter(m, "x_total", "X.", 1, labels), v, 1);
-	assert_int_equal(dv_metrics_serve("nonsense", m, NULL, NULL, &s, err, sizeof(err)),
-			 -EINVAL);
+	dv_probes probes = { .ready = not_ready, .payload = "starting" };
+
+	assert_int_equal(dv_metrics_serve("nonsense", m, NULL, &s, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "HOST:PORT"));
-	assert_int_equal(dv_metrics_serve("127.0.0.1:99999", m, NULL, NULL, &s, err, sizeof(err)),
+	assert_int_equal(dv_metrics_serve("127.0.0.1:99999", m, NULL, &s, err, sizeof(err)),
 			 -EINVAL);
-	assert_int_equal(dv_metrics_serve("127.0.0.1:0", m, not_ready, "starting", &s, err,
-					  sizeof(err)),
-			 0);
+	assert_int_equal(dv_metrics_serve("127.0.0.1:0", m, &probes, &s, err, sizeof(err)), 0);
 	assert_true(dv_metrics_server_port(s) > 0);
 
 	r = http_get(dv_metrics_server_port(s), "/metrics");
