@@ -34,8 +34,14 @@
 #define SEC 1000000000LL
 
 static volatile sig_atomic_t stop_requested;
+const cmd_embedding *cmd_controller_embedding;
 
 static void on_signal(int sig)
+{
+	stop_requested = 1;
+}
+
+void cmd_controller_stop(void)
 {
 	stop_requested = 1;
 }
@@ -357,11 +363,14 @@ int cmd_controller(int argc, char **argv)
 	if (select_controllers(o.controllers, on) < 0)
 		return EXIT_USAGE;
 
-	struct sigaction sa = { .sa_handler = on_signal };
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	if (!cmd_controller_embedding) {
+		struct sigaction sa = { .sa_handler = on_signal };
+
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGINT, &sa, NULL);
+		signal(SIGPIPE, SIG_IGN);
+	}
 
 	if (kube_config_load(o.kubeconfig, o.context, &cfg, err, sizeof(err)) < 0) {
 		log_error("controller: %s", err);
@@ -461,6 +470,8 @@ int cmd_controller(int argc, char **argv)
 	}
 	atomic_store(&ready.running, true);
 	log_info("controller: running for driver %s (%s)", ctx.driver.name, o.controllers);
+	if (cmd_controller_embedding && cmd_controller_embedding->ready)
+		cmd_controller_embedding->ready(cmd_controller_embedding->payload);
 
 	exit_code = 0;
 	for (;;) {

@@ -37,12 +37,21 @@
 static rpc_server *volatile running_server;
 static rpc_server *volatile running_registration;
 
+const cmd_embedding *cmd_driver_embedding;
+static volatile sig_atomic_t stop_early;
+
 static void on_signal(int sig)
 {
+	stop_early = 1;
 	if (running_server)
 		rpc_server_stop(running_server);
 	if (running_registration)
 		rpc_server_stop(running_registration);
+}
+
+void cmd_driver_stop(void)
+{
+	on_signal(SIGTERM);
 }
 
 /* The plugin-registration server's loop: its own thread, so the kubelet's
@@ -575,13 +584,19 @@ int cmd_driver(int argc, char **argv)
 		}
 	}
 
-	struct sigaction sa = { .sa_handler = on_signal };
-	sigemptyset(&sa.sa_mask);
 	running_server = srv;
 	running_registration = reg_srv;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	if (!cmd_driver_embedding) {
+		struct sigaction sa = { .sa_handler = on_signal };
+
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGINT, &sa, NULL);
+		signal(SIGPIPE, SIG_IGN);
+	}
+	/* a stop that came before the server was there to take it */
+	if (stop_early)
+		rpc_server_stop(srv);
 
 	{
 		char port[16] = "";
@@ -605,6 +620,8 @@ int cmd_driver(int argc, char **argv)
 		reg_running = true;
 		log_info("serving kubelet plugin registration on %s", reg_endpoint);
 	}
+	if (cmd_driver_embedding && cmd_driver_embedding->ready)
+		cmd_driver_embedding->ready(cmd_driver_embedding->payload);
 	r = rpc_server_run(srv);
 	running_server = NULL;
 	if (r < 0) {

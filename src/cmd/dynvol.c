@@ -16,6 +16,8 @@ static void usage(FILE *f)
 	      "  apiserver   run the embedded Kubernetes API server (kubectl works against it)\n"
 	      "  controller  run the control plane: provisioner, attacher, resizer, snapshotter,\n"
 	      "              capacity publisher, PV binder (against any Kubernetes API server)\n"
+	      "  server      all of it in one process on one machine: API server, driver,\n"
+	      "              controllers (kubectl --kubeconfig <state-dir>/kubeconfig)\n"
 	      "\n"
 	      "Options:\n"
 	      "  -h, --help     show this help\n"
@@ -45,6 +47,8 @@ int main(int argc, char **argv)
 		return cmd_apiserver(argc - 1, argv + 1);
 	if (strcmp(argv[1], "controller") == 0)
 		return cmd_controller(argc - 1, argv + 1);
+	if (strcmp(argv[1], "server") == 0)
+		return cmd_server(argc - 1, argv + 1);
 	fprintf(stderr, "dynvol: unknown command '%s'\n", argv[1]);
 	usage(stderr);
 	return 64;
