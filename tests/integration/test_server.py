@@ -5,7 +5,6 @@ the default class are there; a claim gets a volume; a stop and a kill -9
 lose nothing."""
 
 import json
-import os
 import signal
 import subprocess
 import time
