@@ -8,6 +8,7 @@
 
 const ctrl_def *const ctrl_all[] = {
 	&ctrl_provisioner,
+	&ctrl_attacher,
 	NULL,
 };
 
