@@ -704,10 +704,29 @@ static void on_va(const json_t *va, void *payload)
 		ctrl_loop_enqueue(&a->vas, va);
 }
 
+/* A copy without what our own error writes change. */
+static json_t *without_errors(const json_t *va)
+{
+	json_t *c = json_deep_copy(va);
+
+	json_object_del(json_object_get(c, "metadata"), "resourceVersion");
+	json_object_del(json_object_get(c, "status"), "attachError");
+	json_object_del(json_object_get(c, "status"), "detachError");
+	return c;
+}
+
+/* As upstream: a change of attachError/detachError alone (our own write
+ * after a failure) is no reason for another pass; the backoff decides
+ * when the next one runs. */
 static void on_va_update(const json_t *old_obj, const json_t *new_obj, void *payload)
 {
-	(void)old_obj;
-	on_va(new_obj, payload);
+	json_t *o = without_errors(old_obj), *n = without_errors(new_obj);
+	bool same = o && n && json_equal(o, n);
+
+	json_decref(o);
+	json_decref(n);
+	if (!same)
+		on_va(new_obj, payload);
 }
 
 /* A VA gone may free its PV of our finalizer. */
@@ -720,10 +739,34 @@ static void on_va_delete(const json_t *va, void *payload)
 		kube_workqueue_add(a->pvs.q, pv);
 }
 
+/* A node that registers (or re-registers) our driver unblocks the
+ * attachments waiting for its node id, without waiting out their backoff. */
+static void on_csinode(const json_t *cn, void *payload)
+{
+	att *a = payload;
+	json_t *vas = kube_informer_list(ctrl_informer(a->ctx, CTRL_VA));
+	const char *node = ctrl_str(cn, "metadata.name");
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(vas, i, v)
+		if (str_eq(ctrl_str(v, "spec.nodeName"), node) &&
+		    !json_is_true(ctrl_get(v, "status.attached")))
+			on_va(v, a);
+	json_decref(vas);
+}
+
+static void on_csinode_update(const json_t *old_obj, const json_t *new_obj, void *payload)
+{
+	if (!json_equal(ctrl_get(old_obj, "spec"), ctrl_get(new_obj, "spec")))
+		on_csinode(new_obj, payload);
+}
+
 static int att_setup(ctrl_ctx *ctx, void **ret_state)
 {
 	att *a = calloc(1, sizeof(*a));
 	kube_handlers hva = { on_va, on_va_update, on_va_delete, NULL }, hpv;
+	kube_handlers hcn = { on_csinode, on_csinode_update, NULL, NULL };
 
 	if (!a)
 		return -ENOMEM;
@@ -733,9 +776,10 @@ static int att_setup(ctrl_ctx *ctx, void **ret_state)
 	    ctrl_loop_init(&a->pvs, ctx, "attacher-volumes", pv_work, a) < 0)
 		goto fail;
 	hva.payload = a;
+	hcn.payload = a;
 	hpv = ctrl_loop_handlers(&a->pvs);
 	if (ctrl_watch(ctx, CTRL_VA, &hva) < 0 || ctrl_watch(ctx, CTRL_PV, &hpv) < 0 ||
-	    ctrl_watch(ctx, CTRL_CSINODE, NULL) < 0)
+	    ctrl_watch(ctx, CTRL_CSINODE, &hcn) < 0)
 		goto fail;
 	*ret_state = a;
 	return 0;
