@@ -202,3 +202,39 @@ def test_kill9_mid_attach_and_mid_detach_is_finished_after_restart(
     attacher(controller_factory, driver=slow)
     api.wait_gone("volumeattachment", "va-c")
     assert d.published(vol.volume_id) == []
+
+
+def test_detach_after_the_csinode_went_uses_the_recorded_node_id(api, drv, controller_factory):
+    attacher(controller_factory)
+    vol = drv.create("vol-gone-node")
+    api.apply(csinode(NODE), static_pv("pv-g", vol.volume_id), va("va-g", "pv-g"))
+    wait_attached(api, "va-g")
+    # The node's driver deregistered (node shut down): the detach must
+    # still reach the driver with the node id the attach used.
+    api.kubectl("delete", "csinode", NODE)
+    delete_va(api, "va-g")
+    api.wait_gone("volumeattachment", "va-g")
+    assert drv.published(vol.volume_id) == []
+
+
+def test_capabilities_the_volume_cannot_have_are_attach_errors(api, drv, controller_factory):
+    attacher(controller_factory)
+    vol = drv.create("vol-modes")
+    # Another driver's volume named by an attachment for ours.
+    inline = {"accessModes": ["ReadWriteOnce"],
+              "csi": {"driver": "other.csi.io", "volumeHandle": vol.volume_id}}
+    api.apply(csinode(NODE), va("va-m", inline=inline))
+    o = wait_error(api, "va-m", "attachError",
+                   f'the volume belongs to CSI driver "other.csi.io", not "{DRIVER}"')
+    # Nothing was written before the checks passed.
+    assert FINALIZER not in finalizers(o)
+    # A filesystem volume asked for as Block: the driver's own no, after
+    # the finalizers (the driver may have done something).
+    pv = static_pv("pv-b", vol.volume_id)
+    pv["spec"]["volumeMode"] = "Block"
+    api.apply(pv, va("va-b", "pv-b"))
+    wait_error(api, "va-b", "attachError", "rpc error: code = INVALID_ARGUMENT")
+    assert FINALIZER in finalizers(api.get("pv", "pv-b"))
+    assert drv.published(vol.volume_id) == []
+    delete_va(api, "va-b")
+    api.wait_gone("volumeattachment", "va-b")
