@@ -341,10 +341,15 @@ static int64_t cap_work(const char *key, void *payload)
 		goto out;
 	}
 	json_array_foreach(scs, i, sc)
-		json_array_foreach(segs, j, seg)
+		json_array_foreach(segs, j, seg) {
+			if (atomic_load(&c->ctx->stopping))
+				goto out; /* half a pass is fine: the next one finishes */
 			if (sync_pair(c, sc, seg, have, used) < 0)
 				rc = -1;
-	/* What no pair wants: deleted classes, gone segments, duplicates. */
+		}
+	/* What no pair wants: deleted classes, gone segments, duplicates. A
+	 * pair whose GetCapacity failed still marked its object used, so a
+	 * flaky driver never makes objects disappear. */
 	json_array_foreach(have, i, obj)
 		if (!used[i] && delete_obj(c, obj) < 0)
 			rc = -1;

@@ -129,6 +129,10 @@ def test_deleted_class_and_node_lose_their_objects(api, csi, thin_driver, contro
              what="the deleted class's objects to go")
     api.kubectl("delete", "csinode", "node-2")
     wait_capacities(api, "thin", ["node-1"], "storage")
+    # A node relabelled into another segment moves its object there.
+    api.kubectl("label", "node", "node-1", "--overwrite", f"{TOPO_KEY}=rack-9")
+    objs = wait_capacities(api, "thin", ["rack-9"], "storage")
+    assert quantity_bytes(objs["rack-9"]["capacity"]) == 0
 
 
 def test_restart_and_outside_deletes_do_not_duplicate(api, csi, thin_driver,
