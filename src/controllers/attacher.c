@@ -28,6 +28,11 @@
  * Volume pass: a PV being deleted that holds our finalizer and that no
  * VolumeAttachment names any more loses the finalizer.
  *
+ * Reconcile pass (drivers with LIST_VOLUMES_PUBLISHED_NODES, at start and
+ * every minute, as upstream's --reconcile-sync): an attached VA whose
+ * volume the driver no longer lists as published to the node is attached
+ * again (the driver lost it: a restore, a manual unpublish).
+ *
  * Drivers without PUBLISH_UNPUBLISH_VOLUME need no attach step at all:
  * as upstream's trivial handler does, their VAs are marked attached
  * without a CSI call or finalizer.
@@ -36,6 +41,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,12 +52,19 @@
 /* Where upstream keeps the node id, for detaching after the CSINode went. */
 #define ATT_ANN_NODE_ID "csi.alpha.kubernetes.io/node-id"
 #define ATT_ERR_MAX 1024
+#define ATT_RECONCILE_KEY "reconcile"
+#define ATT_RECONCILE_NS (60 * 1000000000LL)
+#define ATT_LIST_PAGE 500
 
 typedef struct {
 	ctrl_ctx *ctx;
 	ctrl_loop vas;
 	ctrl_loop pvs;
+	ctrl_loop reconcile;
 	char finalizer[320]; /* external-attacher/<sanitized driver name> */
+	int list_published;  /* LIST_VOLUMES_PUBLISHED_NODES: -1 not asked yet */
+	pthread_mutex_t mu;
+	json_t *force; /* VA names to attach again although attached: a set */
 } att;
 
 /* What a VolumeAttachment points at. */
@@ -651,10 +664,32 @@ static int64_t va_trivial(att *a, json_t *va)
 											       : 0;
 }
 
+/* True once for a VA the reconcile pass found unpublished. */
+static bool force_take(att *a, const char *name)
+{
+	bool hit;
+
+	pthread_mutex_lock(&a->mu);
+	hit = json_object_get(a->force, name) != NULL;
+	if (hit)
+		json_object_del(a->force, name);
+	pthread_mutex_unlock(&a->mu);
+	return hit;
+}
+
+static void force_put(att *a, const char *name)
+{
+	pthread_mutex_lock(&a->mu);
+	json_object_set_new(a->force, name, json_true());
+	pthread_mutex_unlock(&a->mu);
+	kube_workqueue_add(a->vas.q, name);
+}
+
 static int64_t va_work(const char *key, void *payload)
 {
 	att *a = payload;
 	json_t *va = cache_get(a, CTRL_VA, NULL, key);
+	bool force = force_take(a, key); /* consumed whatever this pass does */
 	int64_t ret = 0;
 
 	if (!va)
@@ -665,7 +700,7 @@ static int64_t va_work(const char *key, void *payload)
 		ret = va_trivial(a, va);
 	else if (ctrl_being_deleted(va))
 		ret = ctrl_has_finalizer(va, a->finalizer) ? va_detach(a, va) : 0;
-	else if (!json_is_true(ctrl_get(va, "status.attached")))
+	else if (!json_is_true(ctrl_get(va, "status.attached")) || force)
 		ret = va_attach(a, va);
 out:
 	json_decref(va);
@@ -692,6 +727,140 @@ static int64_t pv_work(const char *key, void *payload)
 out:
 	json_decref(pv);
 	return ret;
+}
+
+/* --- reconcile ------------------------------------------------------------------------------- */
+
+/* Whether the driver reports published nodes in ListVolumes (asked once). */
+static bool lists_published(att *a)
+{
+	Csi__V1__ControllerGetCapabilitiesRequest req =
+		CSI__V1__CONTROLLER_GET_CAPABILITIES_REQUEST__INIT;
+	Csi__V1__ControllerGetCapabilitiesResponse *resp = NULL;
+	dv_status st = { 0 };
+	bool list = false, published = false;
+
+	if (a->list_published >= 0)
+		return a->list_published;
+	if (ctrl_csi_call(a->ctx, "/csi.v1.Controller/ControllerGetCapabilities", &req.base,
+			  &csi__v1__controller_get_capabilities_response__descriptor,
+			  (ProtobufCMessage **)&resp, a->ctx->opt.attach_timeout_ns, &st) != DV_OK) {
+		dv_status_clear(&st);
+		return false; /* ask again next time */
+	}
+	for (size_t i = 0; resp && i < resp->n_capabilities; i++) {
+		const Csi__V1__ControllerServiceCapability *c = resp->capabilities[i];
+
+		if (c->type_case != CSI__V1__CONTROLLER_SERVICE_CAPABILITY__TYPE_RPC || !c->rpc)
+			continue;
+		list = list || c->rpc->type == CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__LIST_VOLUMES;
+		published = published ||
+			    c->rpc->type ==
+				    CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__LIST_VOLUMES_PUBLISHED_NODES;
+	}
+	if (resp)
+		protobuf_c_message_free_unpacked(&resp->base, NULL);
+	a->list_published = list && published;
+	return a->list_published;
+}
+
+/* {volume id: [node ids]} of every volume the driver has, or NULL. */
+static json_t *published_map(att *a)
+{
+	json_t *map = json_object();
+	char *token = NULL;
+
+	while (map) {
+		Csi__V1__ListVolumesRequest req = CSI__V1__LIST_VOLUMES_REQUEST__INIT;
+		Csi__V1__ListVolumesResponse *resp = NULL;
+		dv_status st = { 0 };
+		dv_code code;
+
+		req.max_entries = ATT_LIST_PAGE;
+		if (token)
+			req.starting_token = token;
+		code = ctrl_csi_call(a->ctx, "/csi.v1.Controller/ListVolumes", &req.base,
+				     &csi__v1__list_volumes_response__descriptor,
+				     (ProtobufCMessage **)&resp, a->ctx->opt.attach_timeout_ns, &st);
+		free(token);
+		token = NULL;
+		if (code != DV_OK || !resp) {
+			log_warn("attacher: ListVolumes: rpc error: code = %s desc = %s",
+				 dv_code_name(code), st.message ? st.message : "");
+			dv_status_clear(&st);
+			json_decref(map);
+			if (resp)
+				protobuf_c_message_free_unpacked(&resp->base, NULL);
+			return NULL;
+		}
+		for (size_t i = 0; i < resp->n_entries; i++) {
+			const Csi__V1__ListVolumesResponse__Entry *e = resp->entries[i];
+			json_t *nodes = json_array();
+
+			if (!e->volume || !e->volume->volume_id || !nodes) {
+				json_decref(nodes);
+				continue;
+			}
+			for (size_t j = 0; e->status && j < e->status->n_published_node_ids; j++)
+				json_array_append_new(nodes, json_string(e->status->published_node_ids[j]));
+			json_object_set_new(map, e->volume->volume_id, nodes);
+		}
+		if (resp->next_token && *resp->next_token)
+			token = strdup(resp->next_token);
+		protobuf_c_message_free_unpacked(&resp->base, NULL);
+		if (!token)
+			break;
+	}
+	return map;
+}
+
+static bool published_to(const json_t *map, const char *handle, const char *node)
+{
+	size_t i;
+	json_t *n;
+
+	json_array_foreach(json_object_get(map, handle), i, n)
+		if (str_eq(json_string_value(n), node))
+			return true;
+	return false;
+}
+
+static int64_t reconcile_work(const char *key, void *payload)
+{
+	att *a = payload;
+	json_t *map, *vas;
+	size_t i;
+	json_t *va;
+
+	(void)key;
+	if (!a->ctx->driver.publish)
+		return 0;
+	if (!lists_published(a))
+		return a->list_published == 0 ? 0 : ATT_RECONCILE_NS; /* no, or not asked yet */
+	map = published_map(a);
+	if (!map)
+		return -1;
+	vas = kube_informer_list(ctrl_informer(a->ctx, CTRL_VA));
+	json_array_foreach(vas, i, va) {
+		char node[256], err[ATT_ERR_MAX];
+		att_source s;
+
+		if (!str_eq(ctrl_str(va, "spec.attacher"), a->ctx->driver.name) ||
+		    ctrl_being_deleted(va) || !json_is_true(ctrl_get(va, "status.attached")) ||
+		    va_source(a, va, &s, err, sizeof(err)) < 0)
+			continue;
+		if (node_id(a, va, true, node, sizeof(node), err, sizeof(err)) == 0 &&
+		    !published_to(map, s.handle, node)) {
+			log_warn("attacher: %s: volume %s is not published to node %s any more; "
+				 "attaching it again",
+				 ctrl_str(va, "metadata.name"), s.handle, node);
+			force_put(a, ctrl_str(va, "metadata.name"));
+		}
+		source_clear(&s);
+	}
+	json_decref(vas);
+	json_decref(map);
+	return ATT_RECONCILE_NS;
 }
 
 /* --- wiring ---------------------------------------------------------------------------------- */
@@ -771,9 +940,14 @@ static int att_setup(ctrl_ctx *ctx, void **ret_state)
 	if (!a)
 		return -ENOMEM;
 	a->ctx = ctx;
+	a->list_published = -1;
+	a->force = json_object();
+	pthread_mutex_init(&a->mu, NULL);
 	finalizer_name(ctx->driver.name, a->finalizer, sizeof(a->finalizer));
-	if (ctrl_loop_init(&a->vas, ctx, "attacher-attachments", va_work, a) < 0 ||
-	    ctrl_loop_init(&a->pvs, ctx, "attacher-volumes", pv_work, a) < 0)
+	if (!a->force ||
+	    ctrl_loop_init(&a->vas, ctx, "attacher-attachments", va_work, a) < 0 ||
+	    ctrl_loop_init(&a->pvs, ctx, "attacher-volumes", pv_work, a) < 0 ||
+	    ctrl_loop_init(&a->reconcile, ctx, "attacher-reconcile", reconcile_work, a) < 0)
 		goto fail;
 	hva.payload = a;
 	hcn.payload = a;
@@ -786,6 +960,9 @@ static int att_setup(ctrl_ctx *ctx, void **ret_state)
 fail:
 	ctrl_loop_destroy(&a->vas);
 	ctrl_loop_destroy(&a->pvs);
+	ctrl_loop_destroy(&a->reconcile);
+	json_decref(a->force);
+	pthread_mutex_destroy(&a->mu);
 	free(a);
 	return -ENOMEM;
 }
@@ -798,8 +975,10 @@ static int att_run(void *state)
 		log_info("attacher: driver %s has no PUBLISH_UNPUBLISH_VOLUME capability; "
 			 "VolumeAttachments are marked attached without a CSI call",
 			 a->ctx->driver.name);
-	if (ctrl_loop_run(&a->vas) < 0 || ctrl_loop_run(&a->pvs) < 0)
+	if (ctrl_loop_run(&a->vas) < 0 || ctrl_loop_run(&a->pvs) < 0 ||
+	    ctrl_loop_run(&a->reconcile) < 0)
 		return -1;
+	kube_workqueue_add(a->reconcile.q, ATT_RECONCILE_KEY);
 	return 0;
 }
 
@@ -807,6 +986,7 @@ static void att_stop(void *state)
 {
 	att *a = state;
 
+	ctrl_loop_stop(&a->reconcile);
 	ctrl_loop_stop(&a->vas);
 	ctrl_loop_stop(&a->pvs);
 }
@@ -815,8 +995,11 @@ static void att_free(void *state)
 {
 	att *a = state;
 
+	ctrl_loop_destroy(&a->reconcile);
 	ctrl_loop_destroy(&a->vas);
 	ctrl_loop_destroy(&a->pvs);
+	json_decref(a->force);
+	pthread_mutex_destroy(&a->mu);
 	free(a);
 }
 

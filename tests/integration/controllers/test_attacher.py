@@ -238,3 +238,22 @@ def test_capabilities_the_volume_cannot_have_are_attach_errors(api, drv, control
     assert drv.published(vol.volume_id) == []
     delete_va(api, "va-b")
     api.wait_gone("volumeattachment", "va-b")
+
+
+def test_a_publication_the_driver_lost_is_restored_by_the_reconcile_at_start(
+        api, drv, csi, controller_factory):
+    c = attacher(controller_factory)
+    vol = drv.create("vol-lost")
+    api.apply(csinode(NODE), static_pv("pv-l", vol.volume_id), va("va-l", "pv-l"))
+    wait_attached(api, "va-l")
+    c.stop()
+    # Behind the controller's back the driver forgets the publication.
+    unary(drv.ch, CTRL + "ControllerUnpublishVolume",
+          csi.ControllerUnpublishVolumeRequest(volume_id=vol.volume_id, node_id=NODE),
+          csi.ControllerUnpublishVolumeResponse)
+    assert drv.published(vol.volume_id) == []
+    c = attacher(controller_factory)
+    api.wait(lambda: drv.published(vol.volume_id) == [NODE],
+             what="the reconcile to publish the volume again")
+    assert "is not published to node node-1 any more" in c.read_log()
+    assert api.get("volumeattachment", "va-l")["status"]["attached"] is True
