@@ -6,5 +6,7 @@
 
 const ctrl_def *const ctrl_all[] = {
 	&ctrl_provisioner,
+	&ctrl_attacher,
+	&ctrl_capacity,
 	NULL,
 };
