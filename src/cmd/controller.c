@@ -30,7 +30,9 @@
 #include "log.h"
 #include "strutil.h"
 
-#define DEFAULT_CONTROLLERS "provisioner,attacher,resizer,snapshotter,capacity"
+/* Every controller but the binder: a real cluster's kube-controller-manager
+ * binds, so running ours there too would race it. */
+#define DEFAULT_CONTROLLERS "default"
 #define SEC 1000000000LL
 
 static volatile sig_atomic_t stop_requested;
@@ -61,8 +63,8 @@ static void usage(FILE *f)
 	      "                           /path/csi.sock or tcp://host:port; required)\n"
 	      "  --driver-name NAME       provision for this name instead of GetPluginInfo's\n"
 	      "  --controllers LIST       comma-separated: provisioner, binder, attacher,\n"
-	      "                           resizer, snapshotter, capacity, or all\n"
-	      "                           (default " DEFAULT_CONTROLLERS ")\n"
+	      "                           resizer, snapshotter, capacity; all; or default\n"
+	      "                           (every one but the binder; the default)\n"
 	      "  --workers N              concurrent operations per controller (default 16)\n"
 	      "  --kube-api-qps Q         client-side API rate (default 50; 0 = unlimited)\n"
 	      "  --kube-api-burst N       (default 100)\n"
@@ -161,7 +163,8 @@ static int select_controllers(const char *list, bool on[])
 		if (comma)
 			*comma = '\0';
 		for (int i = 0; ctrl_all[i]; i++)
-			if (strcmp(p, "all") == 0 || strcmp(p, ctrl_all[i]->name) == 0) {
+			if (strcmp(p, "all") == 0 || strcmp(p, ctrl_all[i]->name) == 0 ||
+			    (strcmp(p, "default") == 0 && strcmp(ctrl_all[i]->name, "binder") != 0)) {
 				on[i] = true;
 				found = true;
 			}
@@ -469,7 +472,16 @@ int cmd_controller(int argc, char **argv)
 		}
 	}
 	atomic_store(&ready.running, true);
-	log_info("controller: running for driver %s (%s)", ctx.driver.name, o.controllers);
+	{
+		char names[256] = "";
+		size_t n = 0;
+
+		for (int i = 0; ctrl_all[i]; i++)
+			if (on[i] && n < sizeof(names))
+				n += (size_t)snprintf(names + n, sizeof(names) - n, "%s%s",
+						      n ? "," : "", ctrl_all[i]->name);
+		log_info("controller: running for driver %s (%s)", ctx.driver.name, names);
+	}
 	if (cmd_controller_embedding && cmd_controller_embedding->ready)
 		cmd_controller_embedding->ready(cmd_controller_embedding->payload);
 

@@ -36,6 +36,10 @@ def test_unreadable_kubeconfig_exits_1(tmp_path):
 
 
 def test_starts_and_stops_cleanly(controller_factory):
-    controller = controller_factory(args=["--controllers", "provisioner"])
+    # The default: every controller but the binder.
+    controller = controller_factory()
     assert controller.alive()
+    log = controller.read_log()
+    running = log.split("running for driver csi.dynvol.io (")[1].split(")")[0].split(",")
+    assert "provisioner" in running and "attacher" in running and "binder" not in running
     assert controller.stop() == 0
